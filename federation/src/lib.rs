@@ -1,0 +1,34 @@
+//! Stoa's federation building blocks: server signing keys, canonical JSON, JSON signatures and
+//! the key server response.
+//!
+//! Everything here is pure and synchronous so the server crate can call it from any context.
+//! Later this crate will also hold X-Matrix request authentication, server discovery and state
+//! resolution.
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
+pub mod canonical_json;
+pub mod key_server;
+pub mod keys;
+pub mod signing;
+pub mod unpadded_base64;
+
+pub use canonical_json::{
+    CanonicalJsonError, MAX_PDU_BYTES, MAX_PDU_FIELD_BYTES, MAX_SAFE_INTEGER, MIN_SAFE_INTEGER,
+    PduSizeError, check_canonical, check_pdu_size, parse_canonical, parse_canonical_str,
+    to_canonical_bytes, to_canonical_string,
+};
+pub use key_server::{KeyServerError, OldVerifyKey, server_keys_response};
+pub use keys::{KeyError, ServerSigningKey};
+pub use signing::{
+    ContentHashError, SigningError, VerifyError, add_content_hash, content_hash,
+    sha256_unpadded_b64, sign_json, verify_content_hash, verify_json,
+};
