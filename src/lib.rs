@@ -1,0 +1,6 @@
+//! Stoa, a Matrix homeserver. `main.rs` parses the command line; everything else
+//! lives here so tests and benchmarks can reach it. See `ARCHITECTURE.md` for the map.
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod storage;

@@ -1,0 +1,1 @@
+//! The embedded adapter (fjall or RocksDB).

@@ -1,0 +1,88 @@
+//! Domain-typed store traits, and the choice of adapter behind them.
+//!
+//! Every trait speaks only domain types; atomicity lives inside one method (no
+//! transaction handle crosses a trait) and range reads are bounded pages. Backend
+//! details (key layouts, indexes, sequences) stay private to the adapters in
+//! `embedded/` and `postgres/`. `conformance/` holds the one suite every adapter passes.
+
+pub mod account_data;
+pub mod accounts;
+pub mod devices;
+pub mod error;
+pub mod filters;
+pub mod profiles;
+pub mod streams;
+pub mod uia;
+
+pub mod embedded;
+pub mod postgres;
+
+#[cfg(test)]
+pub mod conformance;
+
+use std::sync::Arc;
+
+pub use account_data::{AccountDataChange, AccountDataStore};
+pub use accounts::{AccountStore, UserRecord};
+pub use devices::{
+    AccessTokenOwner, DeviceRecord, DeviceStore, DeviceTokens, NewDevice, RefreshTokenOwner, TokenHash,
+};
+pub use error::Error;
+pub use filters::FilterStore;
+pub use profiles::{Profile, ProfileStore};
+pub use streams::{Position, StreamId, StreamStore};
+pub use uia::{UiaSession, UiaStore};
+
+/// Every store the server uses, each behind its trait. Cloning is cheap.
+#[derive(Clone)]
+pub struct Stores {
+    pub accounts: Arc<dyn AccountStore>,
+    pub devices: Arc<dyn DeviceStore>,
+    pub profiles: Arc<dyn ProfileStore>,
+    pub account_data: Arc<dyn AccountDataStore>,
+    pub filters: Arc<dyn FilterStore>,
+    pub uia: Arc<dyn UiaStore>,
+    pub streams: Arc<dyn StreamStore>,
+    /// Flushes buffered writes to durable storage; called on shutdown.
+    pub lifecycle: Arc<dyn StoreLifecycle>,
+}
+
+/// Operations on the store as a whole rather than on one kind of record.
+#[async_trait::async_trait]
+pub trait StoreLifecycle: Send + Sync {
+    /// Makes every completed write durable (a no-op where commits already are).
+    async fn flush(&self) -> Result<(), Error>;
+    /// The backend's name, for logs: `fjall`, `rocksdb` or `postgres`.
+    fn backend_name(&self) -> &'static str;
+}
+
+impl Stores {
+    /// Builds the set of stores from one adapter that implements them all.
+    pub fn from_adapter<A>(adapter: Arc<A>) -> Self
+    where
+        A: AccountStore
+            + DeviceStore
+            + ProfileStore
+            + AccountDataStore
+            + FilterStore
+            + UiaStore
+            + StreamStore
+            + StoreLifecycle
+            + 'static,
+    {
+        Stores {
+            accounts: adapter.clone(),
+            devices: adapter.clone(),
+            profiles: adapter.clone(),
+            account_data: adapter.clone(),
+            filters: adapter.clone(),
+            uia: adapter.clone(),
+            streams: adapter.clone(),
+            lifecycle: adapter,
+        }
+    }
+}
+
+/// The schema version this build writes and understands. Stores record theirs;
+/// opening a store whose version is newer fails with [`Error::SchemaTooNew`].
+pub const SCHEMA_VERSION: u32 = 1;
