@@ -2,5 +2,11 @@
 //! lives here so tests and benchmarks can reach it. See `ARCHITECTURE.md` for the map.
 #![forbid(unsafe_code)]
 
+pub mod accounts;
+pub mod admin;
+pub mod api;
+pub mod app;
 pub mod config;
 pub mod storage;
+pub mod streams;
+pub mod sync;

@@ -11,6 +11,8 @@ pub struct LoggingConfig {
 
 impl Default for LoggingConfig {
     fn default() -> Self {
-        LoggingConfig { filter: "info".to_owned() }
+        LoggingConfig {
+            filter: "info".to_owned(),
+        }
     }
 }

@@ -12,7 +12,11 @@ pub struct TokenHash(pub [u8; 32]);
 impl std::fmt::Debug for TokenHash {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Hashes are not secrets, but keep logs short.
-        write!(f, "TokenHash({:02x}{:02x}{:02x}{:02x}…)", self.0[0], self.0[1], self.0[2], self.0[3])
+        write!(
+            f,
+            "TokenHash({:02x}{:02x}{:02x}{:02x}…)",
+            self.0[0], self.0[1], self.0[2], self.0[3]
+        )
     }
 }
 
@@ -102,7 +106,8 @@ pub trait DeviceStore: Send + Sync {
         user_id: &UserId,
         keep: Option<&DeviceId>,
     ) -> Result<Vec<OwnedDeviceId>, Error>;
-    async fn find_access_token(&self, token: &TokenHash) -> Result<Option<AccessTokenOwner>, Error>;
+    async fn find_access_token(&self, token: &TokenHash)
+    -> Result<Option<AccessTokenOwner>, Error>;
     /// Finds the owner of a current refresh token, or of the one the last refresh replaced
     /// while it is still accepted.
     async fn find_refresh_token(

@@ -25,7 +25,8 @@ use std::sync::Arc;
 pub use account_data::{AccountDataChange, AccountDataStore};
 pub use accounts::{AccountStore, UserRecord};
 pub use devices::{
-    AccessTokenOwner, DeviceRecord, DeviceStore, DeviceTokens, NewDevice, RefreshTokenOwner, TokenHash,
+    AccessTokenOwner, DeviceRecord, DeviceStore, DeviceTokens, NewDevice, RefreshTokenOwner,
+    TokenHash,
 };
 pub use error::Error;
 pub use filters::FilterStore;
@@ -86,3 +87,12 @@ impl Stores {
 /// The schema version this build writes and understands. Stores record theirs;
 /// opening a store whose version is newer fails with [`Error::SchemaTooNew`].
 pub const SCHEMA_VERSION: u32 = 1;
+
+/// Opens the configured backend and returns its stores.
+pub async fn open(config: &crate::config::StorageConfig) -> Result<Stores, Error> {
+    // Replaced when the adapters land.
+    Err(Error::Open(format!(
+        "backend {:?} is not available yet",
+        config.backend
+    )))
+}

@@ -1,0 +1,213 @@
+//! Logging in and out: password login, issuing a device's tokens, refresh, and
+//! turning an access token back into a [`Requester`].
+
+use ruma::{DeviceId, OwnedDeviceId, OwnedUserId, UserId};
+
+use super::{Accounts, AccountsError, Requester, localpart, now_ms, tokens};
+use crate::storage::{DeviceTokens, NewDevice};
+
+/// Credentials handed to a client after login or registration.
+pub struct IssuedTokens {
+    pub device_id: OwnedDeviceId,
+    pub access_token: String,
+    pub refresh_token: Option<String>,
+    /// Lifetime of the access token in milliseconds, if it expires.
+    pub expires_in_ms: Option<u64>,
+}
+
+/// Why an access token was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenRejection {
+    #[error("unknown access token")]
+    Unknown,
+    /// Expired: the client should refresh (soft logout).
+    #[error("expired access token")]
+    Expired,
+    #[error(transparent)]
+    Storage(#[from] crate::storage::Error),
+}
+
+impl Accounts {
+    /// Checks `user`/`password` and logs in; `user` is a localpart or full user ID.
+    pub async fn login_with_password(
+        &self,
+        user: &str,
+        password: &str,
+        device_id: Option<OwnedDeviceId>,
+        display_name: Option<String>,
+        want_refresh: bool,
+        ip: &str,
+    ) -> Result<(OwnedUserId, IssuedTokens), AccountsError> {
+        if !self.inner.auth.password_login_enabled {
+            return Err(AccountsError::PasswordLoginDisabled);
+        }
+        let user_id = localpart::user_id_for_login(user, self.server_name())
+            .ok_or(AccountsError::WrongCredentials)?;
+        let record = self.stores().accounts.get_user(&user_id).await?;
+        let Some(record) = record else {
+            return Err(AccountsError::WrongCredentials);
+        };
+        if record.deactivated {
+            return Err(AccountsError::UserDeactivated);
+        }
+        let Some(hash) = record.password_hash else {
+            return Err(AccountsError::WrongCredentials);
+        };
+        if !self.inner.hasher.verify(password.to_owned(), hash).await? {
+            return Err(AccountsError::WrongCredentials);
+        }
+        let issued = self
+            .issue_device(&user_id, device_id, display_name, want_refresh, ip)
+            .await?;
+        tracing::info!(user = %user_id, device = %issued.device_id, "logged in");
+        Ok((user_id, issued))
+    }
+
+    /// Creates (or takes over) a device and gives it fresh tokens.
+    pub async fn issue_device(
+        &self,
+        user_id: &UserId,
+        device_id: Option<OwnedDeviceId>,
+        display_name: Option<String>,
+        want_refresh: bool,
+        ip: &str,
+    ) -> Result<IssuedTokens, AccountsError> {
+        let device_id = match device_id {
+            Some(id) => id,
+            None => tokens::new_device_id()?.into(),
+        };
+        let (issued, stored) = self.new_tokens(device_id.clone(), want_refresh)?;
+        let device = NewDevice {
+            user_id: user_id.to_owned(),
+            device_id,
+            display_name,
+            ip: Some(ip.to_owned()),
+            now_ms: now_ms(),
+        };
+        self.stores()
+            .devices
+            .upsert_device(&device, &stored)
+            .await?;
+        Ok(issued)
+    }
+
+    /// `POST /refresh`: swaps a refresh token for a new token pair.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<IssuedTokens, AccountsError> {
+        let hash = tokens::hash_token(refresh_token);
+        let owner = self.stores().devices.find_refresh_token(&hash).await?;
+        let Some(owner) = owner.filter(|o| tokens::hashes_match(&o.token, &hash)) else {
+            return Err(AccountsError::UnknownRefreshToken);
+        };
+        let (issued, stored) = self.new_tokens(owner.device_id.clone(), true)?;
+        let devices = &self.stores().devices;
+        if !devices
+            .refresh_tokens(&owner.user_id, &owner.device_id, &hash, &stored)
+            .await?
+        {
+            return Err(AccountsError::UnknownRefreshToken);
+        }
+        Ok(issued)
+    }
+
+    /// Resolves an access token to its user and device.
+    pub async fn authenticate(
+        &self,
+        access_token: &str,
+        ip: &str,
+    ) -> Result<Requester, TokenRejection> {
+        let hash = tokens::hash_token(access_token);
+        let devices = &self.stores().devices;
+        let owner = devices.find_access_token(&hash).await?;
+        let Some(owner) = owner.filter(|o| tokens::hashes_match(&o.token, &hash)) else {
+            return Err(TokenRejection::Unknown);
+        };
+        let now = now_ms();
+        if owner.expires_at_ms.is_some_and(|at| at <= now) {
+            return Err(TokenRejection::Expired);
+        }
+        if owner.has_previous_refresh_token {
+            devices
+                .retire_previous_refresh_token(&owner.user_id, &owner.device_id)
+                .await?;
+        }
+        if self
+            .inner
+            .last_seen
+            .should_record(&owner.user_id, &owner.device_id, ip, now)
+        {
+            devices
+                .touch_device(&owner.user_id, &owner.device_id, ip, now)
+                .await?;
+        }
+        let is_guest = match self.stores().accounts.get_user(&owner.user_id).await? {
+            Some(user) if !user.deactivated => user.is_guest,
+            _ => return Err(TokenRejection::Unknown),
+        };
+        Ok(Requester {
+            user_id: owner.user_id,
+            device_id: owner.device_id,
+            is_guest,
+        })
+    }
+
+    /// `POST /logout`: deletes the requester's device and with it the token.
+    pub async fn logout(&self, requester: &Requester) -> Result<(), AccountsError> {
+        self.delete_device_unchecked(&requester.user_id, &requester.device_id)
+            .await
+    }
+
+    /// `POST /logout/all`: deletes every device of the user.
+    pub async fn logout_all(&self, requester: &Requester) -> Result<(), AccountsError> {
+        self.stores()
+            .devices
+            .delete_devices_except(&requester.user_id, None)
+            .await?;
+        Ok(())
+    }
+
+    pub(super) async fn delete_device_unchecked(
+        &self,
+        user_id: &UserId,
+        device_id: &DeviceId,
+    ) -> Result<(), AccountsError> {
+        self.stores()
+            .devices
+            .delete_device(user_id, device_id)
+            .await?;
+        Ok(())
+    }
+
+    fn new_tokens(
+        &self,
+        device_id: OwnedDeviceId,
+        want_refresh: bool,
+    ) -> Result<(IssuedTokens, DeviceTokens), AccountsError> {
+        let access_token = tokens::new_access_token()?;
+        let refresh_token = if want_refresh {
+            Some(tokens::new_refresh_token()?)
+        } else {
+            None
+        };
+        let auth = &self.inner.auth;
+        let lifetime_secs = if want_refresh {
+            auth.refreshable_access_token_lifetime_secs
+        } else {
+            auth.access_token_lifetime_secs
+        };
+        let expires_in_ms = (lifetime_secs > 0).then(|| lifetime_secs.saturating_mul(1000));
+        let stored = DeviceTokens {
+            access_token: tokens::hash_token(&access_token),
+            access_expires_at_ms: expires_in_ms.map(|ms| now_ms().saturating_add(ms)),
+            refresh_token: refresh_token.as_deref().map(tokens::hash_token),
+        };
+        Ok((
+            IssuedTokens {
+                device_id,
+                access_token,
+                refresh_token,
+                expires_in_ms,
+            },
+            stored,
+        ))
+    }
+}

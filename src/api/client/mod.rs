@@ -1,0 +1,29 @@
+//! Client-Server API handlers, one file per area; each handler parses with ruma,
+//! calls the domain, and maps the answer.
+
+mod account;
+mod account_data;
+mod devices;
+mod discovery;
+mod filters;
+mod profile;
+mod register;
+mod session;
+mod threepid;
+
+use axum::Router;
+
+use super::AppState;
+
+/// Adds every client endpoint to `router`.
+pub fn routes(router: Router<AppState>) -> Router<AppState> {
+    let router = discovery::routes(router);
+    let router = register::routes(router);
+    let router = session::routes(router);
+    let router = account::routes(router);
+    let router = threepid::routes(router);
+    let router = devices::routes(router);
+    let router = profile::routes(router);
+    let router = account_data::routes(router);
+    filters::routes(router)
+}

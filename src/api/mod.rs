@@ -1,0 +1,140 @@
+//! The HTTP edge — the only code that knows axum. Builds the router from ruma
+//! endpoint metadata, wraps it in the edge layers, and holds the state handlers see.
+
+pub mod client;
+pub mod edge;
+pub mod error;
+pub mod extract;
+pub mod keys;
+pub mod rate_limit;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::handler::Handler;
+use axum::routing::{MethodFilter, on};
+use ruma::api::path_builder::{SinglePath, VersionHistory};
+use ruma::api::{IncomingRequest, Metadata};
+use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::accounts::Accounts;
+use crate::config::{Config, RateLimitsConfig};
+use crate::sync::filter::Filters;
+use rate_limit::RateLimiter;
+use stoa_federation::ServerSigningKey;
+
+/// What handlers can reach. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub accounts: Accounts,
+    pub filters: Filters,
+    pub limits: Arc<Limits>,
+    pub discovery: Arc<Discovery>,
+    pub server_key: Arc<ServerSigningKey>,
+}
+
+/// Request limits and rate limiters.
+pub struct Limits {
+    pub max_body_bytes: usize,
+    pub login_per_ip: RateLimiter,
+    pub login_per_account: RateLimiter,
+    pub failed_login_per_account: RateLimiter,
+    pub registration_per_ip: RateLimiter,
+}
+
+impl Limits {
+    pub fn new(max_body_bytes: usize, config: &RateLimitsConfig) -> Self {
+        Limits {
+            max_body_bytes,
+            login_per_ip: RateLimiter::new(config.login_per_ip),
+            login_per_account: RateLimiter::new(config.login_per_account),
+            failed_login_per_account: RateLimiter::new(config.failed_login_per_account),
+            registration_per_ip: RateLimiter::new(config.registration_per_ip),
+        }
+    }
+}
+
+/// What the discovery endpoints advertise.
+pub struct Discovery {
+    pub server_name: String,
+    pub public_baseurl: String,
+    pub federation_delegate: String,
+    pub key_validity: Duration,
+    pub registration_enabled: bool,
+    pub guests_enabled: bool,
+    pub password_login_enabled: bool,
+}
+
+impl Discovery {
+    pub fn from_config(config: &Config) -> Self {
+        Discovery {
+            server_name: config.server.server_name.clone(),
+            public_baseurl: config.server.public_baseurl.clone(),
+            federation_delegate: config.server.federation_delegate.clone(),
+            key_validity: Duration::from_secs(
+                config.server.key_validity_hours.saturating_mul(3600),
+            ),
+            registration_enabled: config.registration.enabled,
+            guests_enabled: config.registration.allow_guests,
+            password_login_enabled: config.auth.password_login_enabled,
+        }
+    }
+}
+
+/// The whole client-facing router with its edge layers.
+pub fn router(state: AppState, request_timeout: Duration) -> Router {
+    let router = client::routes(Router::new());
+    let router = keys::routes(router);
+    router
+        .fallback(edge::unknown_endpoint)
+        .method_not_allowed_fallback(edge::wrong_method)
+        .layer(CatchPanicLayer::custom(edge::panic_response))
+        .layer(axum::middleware::from_fn(move |request, next| {
+            edge::request_span(request_timeout, request, next)
+        }))
+        .layer(edge::cors())
+        .with_state(state)
+}
+
+/// Every path ruma knows for an endpoint (legacy r0, v3, unstable).
+pub trait EndpointPaths {
+    fn all_paths(&self) -> Vec<&'static str>;
+}
+
+impl EndpointPaths for VersionHistory {
+    fn all_paths(&self) -> Vec<&'static str> {
+        let mut paths: Vec<&'static str> = self
+            .stable_paths()
+            .map(|(_, path)| path)
+            .chain(self.unstable_paths().map(|(_, path)| path))
+            .collect();
+        paths.sort_unstable();
+        paths.dedup();
+        paths
+    }
+}
+
+impl EndpointPaths for SinglePath {
+    fn all_paths(&self) -> Vec<&'static str> {
+        vec![self.path()]
+    }
+}
+
+/// Registers `handler` for every path and the method of ruma endpoint `T`.
+pub fn route<T, H, X>(mut router: Router<AppState>, handler: H) -> Router<AppState>
+where
+    T: IncomingRequest,
+    <T as Metadata>::PathBuilder: EndpointPaths,
+    H: Handler<X, AppState> + Clone,
+    X: 'static,
+{
+    let Ok(filter) = MethodFilter::try_from(T::METHOD) else {
+        tracing::error!(method = %T::METHOD, "endpoint method cannot be routed");
+        return router;
+    };
+    for path in T::PATH_BUILDER.all_paths() {
+        router = router.route(path, on(filter, handler.clone()));
+    }
+    router
+}

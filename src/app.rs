@@ -1,0 +1,194 @@
+//! Wiring in dependency order: config → stores → streams → domain services → HTTP.
+//! `App` owns every task it starts and shuts them down in reverse order.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ruma::OwnedServerName;
+use stoa_federation::ServerSigningKey;
+use tokio::net::TcpListener;
+
+use crate::accounts::Accounts;
+use crate::api::{self, AppState, Discovery, Limits};
+use crate::config::Config;
+use crate::storage::{self, Stores, StreamId};
+use crate::streams::Watermark;
+use crate::sync::filter::Filters;
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Storage(#[from] storage::Error),
+    #[error("signing key: {0}")]
+    SigningKey(#[from] stoa_federation::KeyError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}: {source}")]
+    BoundAddressFile {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("server error: {0}")]
+    Serve(std::io::Error),
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// The domain services, built once per process.
+pub struct Services {
+    pub stores: Stores,
+    pub accounts: Accounts,
+    pub filters: Filters,
+}
+
+impl Services {
+    /// Opens the store and builds the services on it.
+    pub async fn build(config: &Config) -> Result<Services, AppError> {
+        let stores = storage::open(&config.storage).await?;
+        let server_name = OwnedServerName::try_from(config.server.server_name.as_str())
+            .map_err(|e| AppError::Setup(format!("server.server_name: {e}")))?;
+        let account_data_start = stores
+            .streams
+            .max_reserved_position(StreamId::AccountData)
+            .await?;
+        let accounts = Accounts::new(
+            stores.clone(),
+            server_name,
+            config.registration.clone(),
+            config.auth.clone(),
+            Watermark::new(account_data_start),
+        )
+        .map_err(|e| AppError::Setup(e.to_string()))?;
+        let filters = Filters::new(stores.filters.clone());
+        Ok(Services {
+            stores,
+            accounts,
+            filters,
+        })
+    }
+}
+
+/// Runs the server until SIGTERM or SIGINT, then drains requests and flushes storage.
+pub async fn run(config: Config) -> Result<(), AppError> {
+    let services = Services::build(&config).await?;
+    let server_key = ServerSigningKey::load_or_generate(&config.server.signing_key_path)?;
+    tracing::info!(
+        backend = services.stores.lifecycle.backend_name(),
+        key_id = server_key.key_id(),
+        server_name = %config.server.server_name,
+        "starting"
+    );
+    let state = AppState {
+        accounts: services.accounts.clone(),
+        filters: services.filters.clone(),
+        limits: Arc::new(Limits::new(config.http.max_body_bytes, &config.rate_limits)),
+        discovery: Arc::new(Discovery::from_config(&config)),
+        server_key: Arc::new(server_key),
+    };
+    let router = api::router(state, Duration::from_secs(config.http.request_timeout_secs));
+
+    let addr = &config.http.client_listen;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| AppError::Listen {
+            addr: addr.clone(),
+            source,
+        })?;
+    let bound = listener.local_addr().map_err(|source| AppError::Listen {
+        addr: addr.clone(),
+        source,
+    })?;
+    tracing::info!(%bound, "client API listening");
+    if !config.http.bound_address_file.is_empty() {
+        let path = &config.http.bound_address_file;
+        std::fs::write(path, bound.to_string()).map_err(|source| AppError::BoundAddressFile {
+            path: path.clone(),
+            source,
+        })?;
+    }
+
+    let uia_sweeper = tokio::spawn(sweep_uia_sessions(services.stores.clone()));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let grace = Duration::from_secs(config.http.shutdown_grace_secs);
+    let server = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        let _ = stop_tx.send(true);
+    });
+    let served = serve_with_grace(server, stop_rx, grace).await;
+    uia_sweeper.abort();
+    let _ = uia_sweeper.await;
+    services.stores.lifecycle.flush().await?;
+    tracing::info!("storage flushed; stopped");
+    served
+}
+
+/// Serves until shutdown; once shutdown begins, waits at most `grace` for requests.
+async fn serve_with_grace<F>(
+    server: F,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    grace: Duration,
+) -> Result<(), AppError>
+where
+    F: std::future::IntoFuture<Output = std::io::Result<()>>,
+{
+    let server = server.into_future();
+    tokio::pin!(server);
+    tokio::select! {
+        result = &mut server => return result.map_err(AppError::Serve),
+        _ = stop.wait_for(|stopping| *stopping) => {}
+    }
+    match tokio::time::timeout(grace, server).await {
+        Ok(result) => result.map_err(AppError::Serve),
+        Err(_) => {
+            tracing::warn!(?grace, "in-flight requests did not finish in time");
+            Ok(())
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
+
+/// Deletes expired UIA sessions every minute, a bounded batch at a time.
+async fn sweep_uia_sessions(stores: Stores) {
+    let mut interval = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        interval.tick().await;
+        match stores
+            .uia
+            .purge_expired_uia_sessions(crate::accounts::now_ms(), 1000)
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(purged = n, "expired UIA sessions"),
+            Err(error) => tracing::warn!(%error, "purging UIA sessions failed"),
+        }
+    }
+}

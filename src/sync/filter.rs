@@ -1,0 +1,77 @@
+//! Stored sync filters. A filter's ID is derived from its content, so uploading the
+//! same filter twice yields the same ID and stores nothing new.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ruma::UserId;
+use ruma::api::client::filter::FilterDefinition;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::accounts::Requester;
+use crate::storage::{self, FilterStore};
+
+/// Largest stored filter, in bytes of JSON.
+const MAX_FILTER_BYTES: usize = 65_536;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FilterError {
+    #[error("filters belong to their own user")]
+    NotYourUser,
+    #[error("no such filter")]
+    NotFound,
+    #[error("filter is too large")]
+    TooLarge,
+    #[error(transparent)]
+    Storage(#[from] storage::Error),
+    #[error("filter could not be serialized: {0}")]
+    Serialize(String),
+}
+
+#[derive(Clone)]
+pub struct Filters {
+    store: std::sync::Arc<dyn FilterStore>,
+}
+
+impl Filters {
+    pub fn new(store: std::sync::Arc<dyn FilterStore>) -> Self {
+        Filters { store }
+    }
+
+    pub async fn create(
+        &self,
+        requester: &Requester,
+        user_id: &UserId,
+        filter: &FilterDefinition,
+    ) -> Result<String, FilterError> {
+        if requester.user_id != user_id {
+            return Err(FilterError::NotYourUser);
+        }
+        let text =
+            serde_json::to_string(filter).map_err(|e| FilterError::Serialize(e.to_string()))?;
+        if text.len() > MAX_FILTER_BYTES {
+            return Err(FilterError::TooLarge);
+        }
+        let digest = Sha256::digest(text.as_bytes());
+        let filter_id = URL_SAFE_NO_PAD.encode(&digest[..12]);
+        self.store.put_filter(user_id, &filter_id, &text).await?;
+        Ok(filter_id)
+    }
+
+    pub async fn get(
+        &self,
+        requester: &Requester,
+        user_id: &UserId,
+        filter_id: &str,
+    ) -> Result<Value, FilterError> {
+        if requester.user_id != user_id {
+            return Err(FilterError::NotYourUser);
+        }
+        let text = self
+            .store
+            .get_filter(user_id, filter_id)
+            .await?
+            .ok_or(FilterError::NotFound)?;
+        serde_json::from_str(&text).map_err(|e| FilterError::Serialize(e.to_string()))
+    }
+}

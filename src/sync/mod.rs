@@ -1,0 +1,3 @@
+//! `/sync`: filters now; the delta producer and long-poll come with the rooms issue.
+
+pub mod filter;
