@@ -1,1 +1,18 @@
-//! Black-box tests.
+//! Black-box tests: each test spawns real `stoa` processes (once per storage backend)
+//! and talks to them over loopback HTTP, as a client would.
+
+mod harness;
+
+mod account;
+mod account_data;
+mod cli;
+mod devices;
+mod discovery;
+mod durability;
+mod edge;
+mod filters;
+mod login;
+mod profile;
+mod rate_limits;
+mod register;
+mod tokens;

@@ -1,0 +1,195 @@
+//! Cross-cutting HTTP behaviour: unknown routes, wrong methods, CORS, body parsing,
+//! authentication errors, body size limit, resilience to garbage.
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::harness::{Backend, Server, V3, enc};
+
+async fn unknown_endpoint_is_404_unrecognized(b: Backend) {
+    let s = Server::start_default(b).await;
+    s.get(&format!("{V3}/no_such_endpoint"), None).await.err(404, "M_UNRECOGNIZED");
+    s.post("/_matrix/client/v3/rooms/x/no_such_thing", None, json!({})).await.err(404, "M_UNRECOGNIZED");
+    s.get("/_matrix/nothing_here", None).await.err(404, "M_UNRECOGNIZED");
+}
+
+async fn wrong_method_is_405_unrecognized(b: Backend) {
+    let s = Server::start_default(b).await;
+    s.delete(&format!("{V3}/login"), None, None).await.err(405, "M_UNRECOGNIZED");
+    s.put("/_matrix/client/versions", None, json!({})).await.err(405, "M_UNRECOGNIZED");
+    s.post(&format!("{V3}/account/whoami"), None, json!({})).await.err(405, "M_UNRECOGNIZED");
+}
+
+fn header_list_contains(value: &str, wanted: &str) -> bool {
+    value.split(',').any(|v| v.trim().eq_ignore_ascii_case(wanted)) || value.trim() == "*"
+}
+
+async fn cors_preflight_allows_spec_methods_and_headers(b: Backend) {
+    let s = Server::start_default(b).await;
+    for path in [format!("{V3}/login"), format!("{V3}/account/whoami"), format!("{V3}/no_such_endpoint")] {
+        let resp = s
+            .http
+            .request(Method::OPTIONS, s.url(&path))
+            .header("Origin", "https://app.example.org")
+            .header("Access-Control-Request-Method", "POST")
+            .header("Access-Control-Request-Headers", "authorization, content-type")
+            .send()
+            .await
+            .expect("OPTIONS");
+        let status = resp.status().as_u16();
+        assert!((200..300).contains(&status), "OPTIONS {path} -> {status}");
+        let h = |name: &str| {
+            resp.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
+        };
+        assert_eq!(h("access-control-allow-origin"), "*", "OPTIONS {path}");
+        let methods = h("access-control-allow-methods");
+        for m in ["GET", "POST", "PUT", "DELETE", "OPTIONS"] {
+            assert!(header_list_contains(&methods, m), "allow-methods {methods:?} lacks {m} ({path})");
+        }
+        let headers = h("access-control-allow-headers");
+        for name in ["X-Requested-With", "Content-Type", "Authorization"] {
+            assert!(header_list_contains(&headers, name), "allow-headers {headers:?} lacks {name} ({path})");
+        }
+    }
+}
+
+async fn cors_headers_on_ordinary_and_error_responses(b: Backend) {
+    let s = Server::start_default(b).await;
+    for (method, path) in [
+        (Method::GET, "/_matrix/client/versions".to_owned()),
+        (Method::GET, format!("{V3}/account/whoami")),
+        (Method::GET, format!("{V3}/no_such_endpoint")),
+    ] {
+        let resp = s
+            .http
+            .request(method, s.url(&path))
+            .header("Origin", "https://app.example.org")
+            .send()
+            .await
+            .expect("request");
+        let acao = resp.headers().get("access-control-allow-origin").and_then(|v| v.to_str().ok());
+        assert_eq!(acao, Some("*"), "{path} ({}) lacks Access-Control-Allow-Origin: *", resp.status());
+    }
+}
+
+async fn options_does_not_run_endpoint_logic(b: Backend) {
+    let s = Server::start_default(b).await;
+    // An OPTIONS on /register must not create an account nor start a session.
+    let resp =
+        s.http.request(Method::OPTIONS, s.url(&format!("{V3}/register"))).send().await.expect("OPTIONS");
+    assert!(resp.status().is_success(), "OPTIONS /register -> {}", resp.status());
+    let resp = s
+        .http
+        .request(Method::OPTIONS, s.url(&format!("{V3}/account/whoami")))
+        .send()
+        .await
+        .expect("OPTIONS");
+    assert!(resp.status().is_success(), "OPTIONS on an authenticated endpoint -> {}", resp.status());
+}
+
+async fn malformed_json_is_400_not_json(b: Backend) {
+    let s = Server::start_default(b).await;
+    let alice = s.register("alice", "pw").await;
+    let body = b"{\"type\": \"m.login.password\", ".to_vec();
+    s.raw(Method::POST, &format!("{V3}/login"), None, Some(body)).await.err(400, "M_NOT_JSON");
+    s.raw(Method::POST, &format!("{V3}/register"), None, Some(b"not json".to_vec()))
+        .await
+        .err(400, "M_NOT_JSON");
+    let path = format!("{V3}/devices/{}", enc(&alice.device_id));
+    s.raw(Method::PUT, &path, alice.token(), Some(b"{".to_vec())).await.err(400, "M_NOT_JSON");
+}
+
+async fn wrong_json_types_are_400_bad_json(b: Backend) {
+    let s = Server::start_default(b).await;
+    let alice = s.register("alice", "pw").await;
+    s.post(
+        &format!("{V3}/login"),
+        None,
+        json!({ "type": "m.login.password", "identifier": "alice", "password": 1 }),
+    )
+    .await
+    .err(400, "M_BAD_JSON");
+    s.post(&format!("{V3}/login"), None, json!({ "password": "pw" })).await.err(400, "M_BAD_JSON");
+    s.post(&format!("{V3}/register"), None, json!({ "username": 5, "password": "pw" }))
+        .await
+        .err(400, "M_BAD_JSON");
+    let path = format!("{V3}/devices/{}", enc(&alice.device_id));
+    s.put(&path, alice.token(), json!({ "display_name": 5 })).await.err(400, "M_BAD_JSON");
+    s.post(&format!("{V3}/login"), None, json!(["an", "array"])).await.err(400, "M_BAD_JSON");
+}
+
+async fn missing_token_is_401_missing_token(b: Backend) {
+    let s = Server::start_default(b).await;
+    for path in ["/account/whoami", "/capabilities", "/devices", "/account/3pid"] {
+        s.get(&format!("{V3}{path}"), None).await.err(401, "M_MISSING_TOKEN");
+    }
+    s.post(&format!("{V3}/logout"), None, json!({})).await.err(401, "M_MISSING_TOKEN");
+}
+
+async fn invalid_token_is_401_unknown_token(b: Backend) {
+    let s = Server::start_default(b).await;
+    let resp = s.whoami("not_a_real_token").await;
+    resp.err(401, "M_UNKNOWN_TOKEN");
+    assert_ne!(resp.json["soft_logout"], json!(true), "an unknown token is not a soft logout");
+    s.get(&format!("{V3}/devices"), Some("syt_bogus")).await.err(401, "M_UNKNOWN_TOKEN");
+    // A malformed Authorization header is not a valid token either.
+    let resp = s
+        .http
+        .get(s.url(&format!("{V3}/account/whoami")))
+        .header("Authorization", "Basic Zm9vOmJhcg==")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status().as_u16(), 401);
+}
+
+async fn oversized_body_is_413_too_large(b: Backend) {
+    let s = Server::builder(b).set("http.max_body_bytes", 4096).start().await;
+    let alice = s.register("alice", "pw").await;
+    let path = format!("{V3}/user/{}/account_data/org.example.big", enc(&alice.user_id));
+    let big = json!({ "blob": "x".repeat(10_000) });
+    s.put(&path, alice.token(), big).await.err(413, "M_TOO_LARGE");
+    s.get(&path, alice.token()).await.err(404, "M_NOT_FOUND");
+    let login = json!({ "type": "m.login.password", "user": "alice", "password": "y".repeat(8000) });
+    s.post(&format!("{V3}/login"), None, login).await.err(413, "M_TOO_LARGE");
+    // Just under the limit is fine.
+    s.put(&path, alice.token(), json!({ "blob": "x".repeat(3000) })).await.ok();
+}
+
+async fn server_survives_a_flood_of_bad_requests(b: Backend) {
+    let s = Server::start_default(b).await;
+    let alice = s.register("alice", "pw").await;
+    let garbage: [&[u8]; 6] =
+        [b"", b"{", b"[]", b"null", b"\xff\xfe\x00", b"{\"type\":{\"nested\":[[[[[[]]]]]]}}"];
+    for round in 0..20 {
+        for body in garbage {
+            for path in ["/login", "/register", "/account/password", "/delete_devices"] {
+                let r = s.raw(Method::POST, &format!("{V3}{path}"), alice.token(), Some(body.to_vec())).await;
+                assert!(
+                    r.status < 500,
+                    "round {round}: POST {path} with {body:?} -> {}: {}",
+                    r.status,
+                    r.text
+                );
+            }
+        }
+        let r = s.get(&format!("{V3}/profile/{}", "%FF%FE"), alice.token()).await;
+        assert!(r.status < 500, "bad path encoding -> {}", r.status);
+    }
+    s.get("/_matrix/client/versions", None).await.ok();
+    s.assert_token_alive(&alice.access_token).await;
+}
+
+crate::per_backend!(
+    unknown_endpoint_is_404_unrecognized,
+    wrong_method_is_405_unrecognized,
+    cors_preflight_allows_spec_methods_and_headers,
+    cors_headers_on_ordinary_and_error_responses,
+    options_does_not_run_endpoint_logic,
+    malformed_json_is_400_not_json,
+    wrong_json_types_are_400_bad_json,
+    missing_token_is_401_missing_token,
+    invalid_token_is_401_unknown_token,
+    oversized_body_is_413_too_large,
+    server_survives_a_flood_of_bad_requests,
+);
