@@ -24,15 +24,9 @@ pub enum AppError {
     #[error("signing key: {0}")]
     SigningKey(#[from] stoa_federation::KeyError),
     #[error("cannot listen on {addr}: {source}")]
-    Listen {
-        addr: String,
-        source: std::io::Error,
-    },
+    Listen { addr: String, source: std::io::Error },
     #[error("cannot write {path}: {source}")]
-    BoundAddressFile {
-        path: String,
-        source: std::io::Error,
-    },
+    BoundAddressFile { path: String, source: std::io::Error },
     #[error("server error: {0}")]
     Serve(std::io::Error),
     #[error("{0}")]
@@ -52,10 +46,7 @@ impl Services {
         let stores = storage::open(&config.storage).await?;
         let server_name = OwnedServerName::try_from(config.server.server_name.as_str())
             .map_err(|e| AppError::Setup(format!("server.server_name: {e}")))?;
-        let account_data_start = stores
-            .streams
-            .max_reserved_position(StreamId::AccountData)
-            .await?;
+        let account_data_start = stores.streams.max_reserved_position(StreamId::AccountData).await?;
         let accounts = Accounts::new(
             stores.clone(),
             server_name,
@@ -65,11 +56,7 @@ impl Services {
         )
         .map_err(|e| AppError::Setup(e.to_string()))?;
         let filters = Filters::new(stores.filters.clone());
-        Ok(Services {
-            stores,
-            accounts,
-            filters,
-        })
+        Ok(Services { stores, accounts, filters })
     }
 }
 
@@ -93,37 +80,25 @@ pub async fn run(config: Config) -> Result<(), AppError> {
     let router = api::router(state, Duration::from_secs(config.http.request_timeout_secs));
 
     let addr = &config.http.client_listen;
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|source| AppError::Listen {
-            addr: addr.clone(),
-            source,
-        })?;
-    let bound = listener.local_addr().map_err(|source| AppError::Listen {
-        addr: addr.clone(),
-        source,
-    })?;
+    let listener =
+        TcpListener::bind(addr).await.map_err(|source| AppError::Listen { addr: addr.clone(), source })?;
+    let bound = listener.local_addr().map_err(|source| AppError::Listen { addr: addr.clone(), source })?;
     tracing::info!(%bound, "client API listening");
     if !config.http.bound_address_file.is_empty() {
         let path = &config.http.bound_address_file;
-        std::fs::write(path, bound.to_string()).map_err(|source| AppError::BoundAddressFile {
-            path: path.clone(),
-            source,
-        })?;
+        std::fs::write(path, bound.to_string())
+            .map_err(|source| AppError::BoundAddressFile { path: path.clone(), source })?;
     }
 
     let uia_sweeper = tokio::spawn(sweep_uia_sessions(services.stores.clone()));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let grace = Duration::from_secs(config.http.shutdown_grace_secs);
-    let server = axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        shutdown_signal().await;
-        tracing::info!("shutting down: finishing in-flight requests");
-        let _ = stop_tx.send(true);
-    });
+    let server = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down: finishing in-flight requests");
+            let _ = stop_tx.send(true);
+        });
     let served = serve_with_grace(server, stop_rx, grace).await;
     uia_sweeper.abort();
     let _ = uia_sweeper.await;
@@ -181,11 +156,7 @@ async fn sweep_uia_sessions(stores: Stores) {
     let mut interval = tokio::time::interval(Duration::from_secs(60));
     loop {
         interval.tick().await;
-        match stores
-            .uia
-            .purge_expired_uia_sessions(crate::accounts::now_ms(), 1000)
-            .await
-        {
+        match stores.uia.purge_expired_uia_sessions(crate::accounts::now_ms(), 1000).await {
             Ok(0) => {}
             Ok(n) => tracing::debug!(purged = n, "expired UIA sessions"),
             Err(error) => tracing::warn!(%error, "purging UIA sessions failed"),

@@ -15,13 +15,7 @@ use stoa::config::Config;
 #[command(name = "stoa", version, about = "A Matrix homeserver")]
 struct Cli {
     /// Path of the TOML config file.
-    #[arg(
-        long,
-        short,
-        global = true,
-        env = "STOA_CONFIG",
-        default_value = "config.toml"
-    )]
+    #[arg(long, short, global = true, env = "STOA_CONFIG", default_value = "config.toml")]
     config: PathBuf,
     #[command(subcommand)]
     command: Command,
@@ -68,10 +62,7 @@ fn main() -> ExitCode {
         }
     };
     init_logging(&config.logging.filter);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("stoa: cannot start the async runtime: {error}");
@@ -100,12 +91,7 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
         Command::User(command) => {
             let services = Services::build(&config).await.map_err(|e| e.to_string())?;
             let result = user_command(command, &services).await;
-            services
-                .stores
-                .lifecycle
-                .flush()
-                .await
-                .map_err(|e| e.to_string())?;
+            services.stores.lifecycle.flush().await.map_err(|e| e.to_string())?;
             result
         }
     }
@@ -113,38 +99,24 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
 
 async fn user_command(command: UserCommand, services: &Services) -> Result<(), String> {
     match command {
-        UserCommand::Create {
-            name,
-            admin,
-            password_file,
-        } => {
+        UserCommand::Create { name, admin, password_file } => {
             let password = read_password(password_file.as_deref())?;
-            let user_id = users::create(services, &name, password, admin)
-                .await
-                .map_err(|e| e.to_string())?;
+            let user_id = users::create(services, &name, password, admin).await.map_err(|e| e.to_string())?;
             println!("{user_id}");
         }
         UserCommand::List => {
             users::list(services, |user| {
                 let role = if user.is_admin { "admin" } else { "user" };
-                let state = if user.deactivated {
-                    "deactivated"
-                } else {
-                    "active"
-                };
+                let state = if user.deactivated { "deactivated" } else { "active" };
                 println!("{}\t{role}\t{state}", user.user_id);
             })
             .await
             .map_err(|e| e.to_string())?;
         }
-        UserCommand::ResetPassword {
-            name,
-            password_file,
-        } => {
+        UserCommand::ResetPassword { name, password_file } => {
             let password = read_password(password_file.as_deref())?;
-            let user_id = users::reset_password(services, &name, password)
-                .await
-                .map_err(|e| e.to_string())?;
+            let user_id =
+                users::reset_password(services, &name, password).await.map_err(|e| e.to_string())?;
             println!("{user_id}: password reset, all devices logged out");
         }
     }
@@ -154,30 +126,21 @@ async fn user_command(command: UserCommand, services: &Services) -> Result<(), S
 /// The password from a file (trailing newline dropped) or from one line of stdin.
 fn read_password(file: Option<&Path>) -> Result<String, String> {
     let text = match file {
-        Some(path) => std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+        Some(path) => {
+            std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?
+        }
         None => {
             let mut line = String::new();
-            std::io::stdin()
-                .lock()
-                .read_line(&mut line)
-                .map_err(|e| format!("cannot read stdin: {e}"))?;
+            std::io::stdin().lock().read_line(&mut line).map_err(|e| format!("cannot read stdin: {e}"))?;
             line
         }
     };
-    Ok(text
-        .strip_suffix('\n')
-        .map(|t| t.strip_suffix('\r').unwrap_or(t))
-        .unwrap_or(&text)
-        .to_owned())
+    Ok(text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&text).to_owned())
 }
 
 fn init_logging(filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(filter))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }

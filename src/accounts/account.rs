@@ -8,11 +8,7 @@ use super::{Accounts, AccountsError, Requester};
 
 impl Accounts {
     /// Whether `password` is the user's current password.
-    pub async fn password_matches(
-        &self,
-        user_id: &UserId,
-        password: &str,
-    ) -> Result<bool, AccountsError> {
+    pub async fn password_matches(&self, user_id: &UserId, password: &str) -> Result<bool, AccountsError> {
         let record = self.stores().accounts.get_user(user_id).await?;
         match record.and_then(|user| user.password_hash.filter(|_| !user.deactivated)) {
             Some(hash) => self.inner.hasher.verify(password.to_owned(), hash).await,
@@ -21,11 +17,7 @@ impl Accounts {
     }
 
     /// The UIA every sensitive account operation of `requester` asks for.
-    pub fn password_requirement<'a>(
-        &self,
-        requester: &'a Requester,
-        operation: &str,
-    ) -> UiaRequirement<'a> {
+    pub fn password_requirement<'a>(&self, requester: &'a Requester, operation: &str) -> UiaRequirement<'a> {
         UiaRequirement {
             purpose: format!("{operation}:{}:{}", requester.user_id, requester.device_id),
             flows: vec![vec![Stage::Password]],
@@ -47,26 +39,15 @@ impl Accounts {
         self.set_password_hash(&requester.user_id, &hash).await?;
         if logout_devices {
             let devices = &self.stores().devices;
-            devices
-                .delete_devices_except(&requester.user_id, Some(&requester.device_id))
-                .await?;
+            devices.delete_devices_except(&requester.user_id, Some(&requester.device_id)).await?;
         }
         tracing::info!(user = %requester.user_id, logout_devices, "password changed");
         Ok(())
     }
 
     /// Sets a password hash directly (operator CLI and password change).
-    pub async fn set_password_hash(
-        &self,
-        user_id: &UserId,
-        hash: &str,
-    ) -> Result<(), AccountsError> {
-        if !self
-            .stores()
-            .accounts
-            .set_password_hash(user_id, Some(hash))
-            .await?
-        {
+    pub async fn set_password_hash(&self, user_id: &UserId, hash: &str) -> Result<(), AccountsError> {
+        if !self.stores().accounts.set_password_hash(user_id, Some(hash)).await? {
             return Err(AccountsError::UnknownUser);
         }
         Ok(())
@@ -83,18 +64,9 @@ impl Accounts {
         self.run_uia(&requirement, auth).await?;
         let stores = self.stores();
         stores.accounts.deactivate_user(&requester.user_id).await?;
-        stores
-            .devices
-            .delete_devices_except(&requester.user_id, None)
-            .await?;
-        stores
-            .profiles
-            .set_displayname(&requester.user_id, None)
-            .await?;
-        stores
-            .profiles
-            .set_avatar_url(&requester.user_id, None)
-            .await?;
+        stores.devices.delete_devices_except(&requester.user_id, None).await?;
+        stores.profiles.set_displayname(&requester.user_id, None).await?;
+        stores.profiles.set_avatar_url(&requester.user_id, None).await?;
         tracing::info!(user = %requester.user_id, "deactivated");
         Ok(())
     }

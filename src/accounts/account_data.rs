@@ -23,32 +23,21 @@ impl Accounts {
             return Err(AccountsError::NotYourUser);
         }
         if SERVER_MANAGED.contains(&event_type) {
-            return Err(AccountsError::ServerManagedAccountData(
-                event_type.to_owned(),
-            ));
+            return Err(AccountsError::ServerManagedAccountData(event_type.to_owned()));
         }
-        let text =
-            serde_json::to_string(content).map_err(|e| AccountsError::Internal(e.to_string()))?;
+        let text = serde_json::to_string(content).map_err(|e| AccountsError::Internal(e.to_string()))?;
         if text.len() > MAX_ACCOUNT_DATA_BYTES || event_type.len() > 255 {
-            return Err(AccountsError::InvalidParam(
-                "account data is too large".to_owned(),
-            ));
+            return Err(AccountsError::InvalidParam("account data is too large".to_owned()));
         }
         let streams = self.stores().streams.clone();
         let reservation = self
             .inner
             .account_data_stream
-            .reserve(|| async move {
-                streams
-                    .reserve_position(crate::storage::StreamId::AccountData)
-                    .await
-            })
+            .reserve(|| async move { streams.reserve_position(crate::storage::StreamId::AccountData).await })
             .await
             .map_err(|e| AccountsError::Internal(e.to_string()))?;
         let store = &self.stores().account_data;
-        store
-            .put_account_data(user_id, room_id, event_type, &text, reservation.position())
-            .await?;
+        store.put_account_data(user_id, room_id, event_type, &text, reservation.position()).await?;
         reservation.complete();
         Ok(())
     }
@@ -63,11 +52,7 @@ impl Accounts {
         if requester.user_id != user_id {
             return Err(AccountsError::NotYourUser);
         }
-        let found = self
-            .stores()
-            .account_data
-            .get_account_data(user_id, room_id, event_type)
-            .await?;
+        let found = self.stores().account_data.get_account_data(user_id, room_id, event_type).await?;
         found.ok_or(AccountsError::AccountDataNotFound)
     }
 }

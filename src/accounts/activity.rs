@@ -19,24 +19,14 @@ pub struct LastSeen {
 impl LastSeen {
     /// Whether this sighting should be written to the store (first in a while, or
     /// from a new IP).
-    pub fn should_record(
-        &self,
-        user: &OwnedUserId,
-        device: &OwnedDeviceId,
-        ip: &str,
-        now_ms: u64,
-    ) -> bool {
+    pub fn should_record(&self, user: &OwnedUserId, device: &OwnedDeviceId, ip: &str, now_ms: u64) -> bool {
         let mut written = self.written.lock().unwrap_or_else(PoisonError::into_inner);
         if written.len() >= MAX_TRACKED {
             written.clear();
         }
         let key = (user.clone(), device.clone());
         match written.get(&key) {
-            Some((at, seen_ip))
-                if seen_ip == ip && now_ms.saturating_sub(*at) < WRITE_INTERVAL_MS =>
-            {
-                false
-            }
+            Some((at, seen_ip)) if seen_ip == ip && now_ms.saturating_sub(*at) < WRITE_INTERVAL_MS => false,
             _ => {
                 written.insert(key, (now_ms, ip.to_owned()));
                 true

@@ -8,11 +8,7 @@ use crate::storage::DeviceRecord;
 
 impl Accounts {
     pub async fn devices(&self, requester: &Requester) -> Result<Vec<DeviceRecord>, AccountsError> {
-        Ok(self
-            .stores()
-            .devices
-            .list_devices(&requester.user_id)
-            .await?)
+        Ok(self.stores().devices.list_devices(&requester.user_id).await?)
     }
 
     pub async fn device(
@@ -20,11 +16,7 @@ impl Accounts {
         requester: &Requester,
         device_id: &DeviceId,
     ) -> Result<DeviceRecord, AccountsError> {
-        let device = self
-            .stores()
-            .devices
-            .get_device(&requester.user_id, device_id)
-            .await?;
+        let device = self.stores().devices.get_device(&requester.user_id, device_id).await?;
         device.ok_or(AccountsError::UnknownDevice)
     }
 
@@ -35,10 +27,7 @@ impl Accounts {
         display_name: Option<&str>,
     ) -> Result<(), AccountsError> {
         let devices = &self.stores().devices;
-        if !devices
-            .set_device_display_name(&requester.user_id, device_id, display_name)
-            .await?
-        {
+        if !devices.set_device_display_name(&requester.user_id, device_id, display_name).await? {
             return Err(AccountsError::UnknownDevice);
         }
         Ok(())
@@ -52,11 +41,9 @@ impl Accounts {
         auth: Option<&AuthData>,
     ) -> Result<(), AccountsError> {
         self.device(requester, device_id).await?;
-        let requirement =
-            self.password_requirement(requester, &format!("delete_device/{device_id}"));
+        let requirement = self.password_requirement(requester, &format!("delete_device/{device_id}"));
         self.run_uia(&requirement, auth).await?;
-        self.delete_device_unchecked(&requester.user_id, device_id)
-            .await
+        self.delete_device_unchecked(&requester.user_id, device_id).await
     }
 
     /// `POST /delete_devices`: unknown IDs are ignored, as the spec says.
@@ -73,8 +60,7 @@ impl Accounts {
             self.password_requirement(requester, &format!("delete_devices/{}", sorted.join(",")));
         self.run_uia(&requirement, auth).await?;
         for device_id in device_ids {
-            self.delete_device_unchecked(&requester.user_id, device_id)
-                .await?;
+            self.delete_device_unchecked(&requester.user_id, device_id).await?;
         }
         Ok(())
     }

@@ -15,10 +15,7 @@ fn is_allowed(c: char) -> bool {
 
 /// Validates a requested username (a localpart or a full local user ID) and returns
 /// the user ID it names on this server.
-pub fn user_id_for_new_user(
-    username: &str,
-    server_name: &ServerName,
-) -> Result<OwnedUserId, AccountsError> {
+pub fn user_id_for_new_user(username: &str, server_name: &ServerName) -> Result<OwnedUserId, AccountsError> {
     let localpart = match username.strip_prefix('@') {
         Some(full) => match full.split_once(':') {
             Some((localpart, server)) if server == server_name.as_str() => localpart,
@@ -31,9 +28,7 @@ pub fn user_id_for_new_user(
         return Err(invalid("username must not be empty"));
     }
     if !localpart.chars().all(is_allowed) {
-        return Err(invalid(
-            "username may only contain a-z, 0-9, and . _ = - / +",
-        ));
+        return Err(invalid("username may only contain a-z, 0-9, and . _ = - / +"));
     }
     if localpart.starts_with('_') {
         // Synapse reserves the leading underscore for application services.
@@ -49,11 +44,7 @@ pub fn user_id_for_new_user(
 /// Resolves a login identifier (localpart or full ID, any case) to a local user ID.
 /// Historical user IDs are accepted here, since they may exist.
 pub fn user_id_for_login(user: &str, server_name: &ServerName) -> Option<OwnedUserId> {
-    let full = if user.starts_with('@') {
-        user.to_owned()
-    } else {
-        format!("@{user}:{server_name}")
-    };
+    let full = if user.starts_with('@') { user.to_owned() } else { format!("@{user}:{server_name}") };
     let user_id = UserId::parse(full.to_lowercase()).ok()?;
     (user_id.server_name() == server_name).then_some(user_id)
 }
@@ -79,36 +70,19 @@ mod tests {
     fn accepts_spec_grammar() {
         let id = user_id_for_new_user("alice.b-c=d/e+f", server()).unwrap();
         assert_eq!(id.as_str(), "@alice.b-c=d/e+f:example.org");
-        assert_eq!(
-            user_id_for_new_user("@bob:example.org", server())
-                .unwrap()
-                .as_str(),
-            "@bob:example.org"
-        );
+        assert_eq!(user_id_for_new_user("@bob:example.org", server()).unwrap().as_str(), "@bob:example.org");
     }
 
     #[test]
     fn refuses_bad_names() {
-        for name in [
-            "",
-            "Alice",
-            "a b",
-            "é",
-            "_bridge",
-            "@bob:other.org",
-            "@bob",
-            &"a".repeat(250),
-        ] {
+        for name in ["", "Alice", "a b", "é", "_bridge", "@bob:other.org", "@bob", &"a".repeat(250)] {
             assert!(user_id_for_new_user(name, server()).is_err(), "{name}");
         }
     }
 
     #[test]
     fn login_identifiers_are_case_insensitive_and_local() {
-        assert_eq!(
-            user_id_for_login("Alice", server()).unwrap().as_str(),
-            "@alice:example.org"
-        );
+        assert_eq!(user_id_for_login("Alice", server()).unwrap().as_str(), "@alice:example.org");
         assert!(user_id_for_login("@alice:other.org", server()).is_none());
     }
 }

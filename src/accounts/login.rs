@@ -41,8 +41,8 @@ impl Accounts {
         if !self.inner.auth.password_login_enabled {
             return Err(AccountsError::PasswordLoginDisabled);
         }
-        let user_id = localpart::user_id_for_login(user, self.server_name())
-            .ok_or(AccountsError::WrongCredentials)?;
+        let user_id =
+            localpart::user_id_for_login(user, self.server_name()).ok_or(AccountsError::WrongCredentials)?;
         let record = self.stores().accounts.get_user(&user_id).await?;
         let Some(record) = record else {
             return Err(AccountsError::WrongCredentials);
@@ -56,9 +56,7 @@ impl Accounts {
         if !self.inner.hasher.verify(password.to_owned(), hash).await? {
             return Err(AccountsError::WrongCredentials);
         }
-        let issued = self
-            .issue_device(&user_id, device_id, display_name, want_refresh, ip)
-            .await?;
+        let issued = self.issue_device(&user_id, device_id, display_name, want_refresh, ip).await?;
         tracing::info!(user = %user_id, device = %issued.device_id, "logged in");
         Ok((user_id, issued))
     }
@@ -84,10 +82,7 @@ impl Accounts {
             ip: Some(ip.to_owned()),
             now_ms: now_ms(),
         };
-        self.stores()
-            .devices
-            .upsert_device(&device, &stored)
-            .await?;
+        self.stores().devices.upsert_device(&device, &stored).await?;
         Ok(issued)
     }
 
@@ -100,21 +95,14 @@ impl Accounts {
         };
         let (issued, stored) = self.new_tokens(owner.device_id.clone(), true)?;
         let devices = &self.stores().devices;
-        if !devices
-            .refresh_tokens(&owner.user_id, &owner.device_id, &hash, &stored)
-            .await?
-        {
+        if !devices.refresh_tokens(&owner.user_id, &owner.device_id, &hash, &stored).await? {
             return Err(AccountsError::UnknownRefreshToken);
         }
         Ok(issued)
     }
 
     /// Resolves an access token to its user and device.
-    pub async fn authenticate(
-        &self,
-        access_token: &str,
-        ip: &str,
-    ) -> Result<Requester, TokenRejection> {
+    pub async fn authenticate(&self, access_token: &str, ip: &str) -> Result<Requester, TokenRejection> {
         let hash = tokens::hash_token(access_token);
         let devices = &self.stores().devices;
         let owner = devices.find_access_token(&hash).await?;
@@ -126,42 +114,26 @@ impl Accounts {
             return Err(TokenRejection::Expired);
         }
         if owner.has_previous_refresh_token {
-            devices
-                .retire_previous_refresh_token(&owner.user_id, &owner.device_id)
-                .await?;
+            devices.retire_previous_refresh_token(&owner.user_id, &owner.device_id).await?;
         }
-        if self
-            .inner
-            .last_seen
-            .should_record(&owner.user_id, &owner.device_id, ip, now)
-        {
-            devices
-                .touch_device(&owner.user_id, &owner.device_id, ip, now)
-                .await?;
+        if self.inner.last_seen.should_record(&owner.user_id, &owner.device_id, ip, now) {
+            devices.touch_device(&owner.user_id, &owner.device_id, ip, now).await?;
         }
         let is_guest = match self.stores().accounts.get_user(&owner.user_id).await? {
             Some(user) if !user.deactivated => user.is_guest,
             _ => return Err(TokenRejection::Unknown),
         };
-        Ok(Requester {
-            user_id: owner.user_id,
-            device_id: owner.device_id,
-            is_guest,
-        })
+        Ok(Requester { user_id: owner.user_id, device_id: owner.device_id, is_guest })
     }
 
     /// `POST /logout`: deletes the requester's device and with it the token.
     pub async fn logout(&self, requester: &Requester) -> Result<(), AccountsError> {
-        self.delete_device_unchecked(&requester.user_id, &requester.device_id)
-            .await
+        self.delete_device_unchecked(&requester.user_id, &requester.device_id).await
     }
 
     /// `POST /logout/all`: deletes every device of the user.
     pub async fn logout_all(&self, requester: &Requester) -> Result<(), AccountsError> {
-        self.stores()
-            .devices
-            .delete_devices_except(&requester.user_id, None)
-            .await?;
+        self.stores().devices.delete_devices_except(&requester.user_id, None).await?;
         Ok(())
     }
 
@@ -170,10 +142,7 @@ impl Accounts {
         user_id: &UserId,
         device_id: &DeviceId,
     ) -> Result<(), AccountsError> {
-        self.stores()
-            .devices
-            .delete_device(user_id, device_id)
-            .await?;
+        self.stores().devices.delete_device(user_id, device_id).await?;
         Ok(())
     }
 
@@ -183,11 +152,7 @@ impl Accounts {
         want_refresh: bool,
     ) -> Result<(IssuedTokens, DeviceTokens), AccountsError> {
         let access_token = tokens::new_access_token()?;
-        let refresh_token = if want_refresh {
-            Some(tokens::new_refresh_token()?)
-        } else {
-            None
-        };
+        let refresh_token = if want_refresh { Some(tokens::new_refresh_token()?) } else { None };
         let auth = &self.inner.auth;
         let lifetime_secs = if want_refresh {
             auth.refreshable_access_token_lifetime_secs
@@ -200,14 +165,6 @@ impl Accounts {
             access_expires_at_ms: expires_in_ms.map(|ms| now_ms().saturating_add(ms)),
             refresh_token: refresh_token.as_deref().map(tokens::hash_token),
         };
-        Ok((
-            IssuedTokens {
-                device_id,
-                access_token,
-                refresh_token,
-                expires_in_ms,
-            },
-            stored,
-        ))
+        Ok((IssuedTokens { device_id, access_token, refresh_token, expires_in_ms }, stored))
     }
 }

@@ -104,8 +104,7 @@ impl Accounts {
         auth: AuthConfig,
         account_data_stream: Watermark,
     ) -> Result<Self, AccountsError> {
-        let hasher =
-            PasswordHasher::new(&auth).map_err(|e| AccountsError::Internal(e.to_string()))?;
+        let hasher = PasswordHasher::new(&auth).map_err(|e| AccountsError::Internal(e.to_string()))?;
         Ok(Accounts {
             inner: Arc::new(Inner {
                 stores,

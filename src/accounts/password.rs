@@ -14,12 +14,8 @@ pub struct PasswordHasher {
 
 impl PasswordHasher {
     pub fn new(config: &AuthConfig) -> Result<Self, argon2::Error> {
-        let params = Params::new(
-            config.argon2_memory_kib,
-            config.argon2_iterations,
-            config.argon2_parallelism,
-            None,
-        )?;
+        let params =
+            Params::new(config.argon2_memory_kib, config.argon2_iterations, config.argon2_parallelism, None)?;
         Ok(PasswordHasher { params })
     }
 
@@ -27,11 +23,9 @@ impl PasswordHasher {
     pub async fn hash(&self, password: String) -> Result<String, AccountsError> {
         let params = self.params.clone();
         let mut salt = [0u8; 16];
-        getrandom::fill(&mut salt)
-            .map_err(|e| AccountsError::Internal(format!("no randomness: {e}")))?;
+        getrandom::fill(&mut salt).map_err(|e| AccountsError::Internal(format!("no randomness: {e}")))?;
         tokio::task::spawn_blocking(move || {
-            let salt = SaltString::encode_b64(&salt)
-                .map_err(|e| AccountsError::Internal(e.to_string()))?;
+            let salt = SaltString::encode_b64(&salt).map_err(|e| AccountsError::Internal(e.to_string()))?;
             Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
                 .hash_password(password.as_bytes(), &salt)
                 .map(|hash| hash.to_string())
@@ -48,9 +42,7 @@ impl PasswordHasher {
             let Ok(parsed) = PasswordHash::new(&phc) else {
                 return false;
             };
-            Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
+            Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok()
         })
         .await
         .map_err(|e| AccountsError::Internal(e.to_string()))
@@ -63,28 +55,14 @@ mod tests {
 
     #[tokio::test]
     async fn hashes_verify_and_differ() {
-        let config = AuthConfig {
-            argon2_memory_kib: 1024,
-            argon2_iterations: 1,
-            ..AuthConfig::default()
-        };
+        let config = AuthConfig { argon2_memory_kib: 1024, argon2_iterations: 1, ..AuthConfig::default() };
         let hasher = PasswordHasher::new(&config).unwrap();
         let a = hasher.hash("hunter2".to_owned()).await.unwrap();
         let b = hasher.hash("hunter2".to_owned()).await.unwrap();
         assert!(a.starts_with("$argon2id$"));
         assert_ne!(a, b, "salts differ");
-        assert!(
-            hasher
-                .verify("hunter2".to_owned(), a.clone())
-                .await
-                .unwrap()
-        );
+        assert!(hasher.verify("hunter2".to_owned(), a.clone()).await.unwrap());
         assert!(!hasher.verify("hunter3".to_owned(), a).await.unwrap());
-        assert!(
-            !hasher
-                .verify("x".to_owned(), "not a hash".to_owned())
-                .await
-                .unwrap()
-        );
+        assert!(!hasher.verify("x".to_owned(), "not a hash".to_owned()).await.unwrap());
     }
 }

@@ -25,9 +25,7 @@ impl Accounts {
             return Err(AccountsError::UnknownUser);
         }
         match self.stores().accounts.get_user(user_id).await? {
-            Some(user) if !user.deactivated => {
-                Ok(self.stores().profiles.get_profile(user_id).await?)
-            }
+            Some(user) if !user.deactivated => Ok(self.stores().profiles.get_profile(user_id).await?),
             _ => Err(AccountsError::UnknownUser),
         }
     }
@@ -47,18 +45,13 @@ impl Accounts {
         match field {
             ProfileField::DisplayName => {
                 if value.is_some_and(|v| v.len() > MAX_DISPLAYNAME_BYTES) {
-                    return Err(AccountsError::InvalidParam(
-                        "displayname is too long".to_owned(),
-                    ));
+                    return Err(AccountsError::InvalidParam("displayname is too long".to_owned()));
                 }
                 profiles.set_displayname(user_id, value).await?;
             }
             ProfileField::AvatarUrl => {
-                if value.is_some_and(|v| v.len() > MAX_AVATAR_URL_BYTES || !v.starts_with("mxc://"))
-                {
-                    return Err(AccountsError::InvalidParam(
-                        "avatar_url must be an mxc:// URI".to_owned(),
-                    ));
+                if value.is_some_and(|v| v.len() > MAX_AVATAR_URL_BYTES || !v.starts_with("mxc://")) {
+                    return Err(AccountsError::InvalidParam("avatar_url must be an mxc:// URI".to_owned()));
                 }
                 profiles.set_avatar_url(user_id, value).await?;
             }

@@ -43,34 +43,18 @@ impl Accounts {
             Some(name) => Some(self.check_available(name).await?),
             None => None,
         };
-        let stage = if config.require_token {
-            Stage::RegistrationToken
-        } else {
-            Stage::Dummy
-        };
-        let requirement = UiaRequirement {
-            purpose: "register".to_owned(),
-            flows: vec![vec![stage]],
-            user: None,
-        };
+        let stage = if config.require_token { Stage::RegistrationToken } else { Stage::Dummy };
+        let requirement =
+            UiaRequirement { purpose: "register".to_owned(), flows: vec![vec![stage]], user: None };
         let outcome = self.run_uia(&requirement, request.auth.as_ref()).await?;
         let user_id = match chosen {
             Some(user_id) => user_id,
             None => self.generated_user_id()?,
         };
         if let Some(token) = &outcome.registration_token {
-            let allowed = config
-                .tokens
-                .iter()
-                .find(|t| &t.token == token)
-                .map(|t| t.uses_allowed);
+            let allowed = config.tokens.iter().find(|t| &t.token == token).map(|t| t.uses_allowed);
             let limit = allowed.filter(|n| *n > 0);
-            if !self
-                .stores()
-                .accounts
-                .use_registration_token(token, limit)
-                .await?
-            {
+            if !self.stores().accounts.use_registration_token(token, limit).await? {
                 return Err(AccountsError::RegistrationTokenUsedUp);
             }
         }
@@ -78,18 +62,14 @@ impl Accounts {
             Some(password) => Some(self.inner.hasher.hash(password).await?),
             None => None,
         };
-        self.create_user(&user_id, password_hash, false, false)
-            .await?;
+        self.create_user(&user_id, password_hash, false, false).await?;
         tracing::info!(user = %user_id, "registered");
         let login = if request.inhibit_login {
             None
         } else {
             let device = request.device_id.clone();
             let name = request.initial_device_display_name.clone();
-            Some(
-                self.issue_device(&user_id, device, name, request.refresh_token, &request.ip)
-                    .await?,
-            )
+            Some(self.issue_device(&user_id, device, name, request.refresh_token, &request.ip).await?)
         };
         Ok(Registered { user_id, login })
     }
@@ -129,13 +109,8 @@ impl Accounts {
         let user_id = self.generated_user_id()?;
         self.create_user(&user_id, None, false, true).await?;
         let name = request.initial_device_display_name.clone();
-        let login = self
-            .issue_device(&user_id, None, name, request.refresh_token, &request.ip)
-            .await?;
-        Ok(Registered {
-            user_id,
-            login: Some(login),
-        })
+        let login = self.issue_device(&user_id, None, name, request.refresh_token, &request.ip).await?;
+        Ok(Registered { user_id, login: Some(login) })
     }
 
     fn generated_user_id(&self) -> Result<OwnedUserId, AccountsError> {
@@ -147,9 +122,6 @@ impl Accounts {
 /// Tokens are never logged; this keeps that true for the whole request.
 impl std::fmt::Debug for Registration {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Registration")
-            .field("username", &self.username)
-            .field("guest", &self.guest)
-            .finish()
+        f.debug_struct("Registration").field("username", &self.username).field("guest", &self.guest).finish()
     }
 }

@@ -82,46 +82,31 @@ impl Accounts {
             None => self.new_uia_session(requirement, now).await?,
         };
         if let Some(stage_type) = auth.auth_type() {
-            let offered = requirement
-                .flows
-                .iter()
-                .flatten()
-                .find(|s| s.as_str() == stage_type.as_str());
+            let offered = requirement.flows.iter().flatten().find(|s| s.as_str() == stage_type.as_str());
             let Some(&stage) = offered else {
-                let failure = (
-                    StageFailure::UnsupportedStage,
-                    format!("stage {} is not offered", stage_type.as_str()),
-                );
+                let failure =
+                    (StageFailure::UnsupportedStage, format!("stage {} is not offered", stage_type.as_str()));
                 return Err(challenge(requirement, &session, Some(failure)));
             };
-            if let Err(failure) = self
-                .check_stage(stage, auth, requirement, &mut session)
-                .await?
-            {
+            if let Err(failure) = self.check_stage(stage, auth, requirement, &mut session).await? {
                 return Err(challenge(requirement, &session, Some(failure)));
             }
             if !session.completed.iter().any(|s| s == stage.as_str()) {
                 session.completed.push(stage.as_str().to_owned());
             }
         }
-        let done = requirement.flows.iter().any(|flow| {
-            flow.iter()
-                .all(|stage| session.completed.iter().any(|c| c == stage.as_str()))
-        });
+        let done = requirement
+            .flows
+            .iter()
+            .any(|flow| flow.iter().all(|stage| session.completed.iter().any(|c| c == stage.as_str())));
         if !done {
             self.stores().uia.put_uia_session(&session).await?;
             return Err(challenge(requirement, &session, None));
         }
-        self.stores()
-            .uia
-            .delete_uia_session(&session.session_id)
-            .await?;
+        self.stores().uia.delete_uia_session(&session.session_id).await?;
         let data: Value = serde_json::from_str(&session.data).unwrap_or(Value::Null);
         Ok(UiaOutcome {
-            registration_token: data
-                .get("registration_token")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
+            registration_token: data.get("registration_token").and_then(Value::as_str).map(str::to_owned),
         })
     }
 
@@ -130,11 +115,7 @@ impl Accounts {
         requirement: &UiaRequirement<'_>,
         now: u64,
     ) -> Result<UiaSession, AccountsError> {
-        let lifetime_ms = self
-            .inner
-            .registration
-            .uia_session_lifetime_secs
-            .saturating_mul(1000);
+        let lifetime_ms = self.inner.registration.uia_session_lifetime_secs.saturating_mul(1000);
         let session = UiaSession {
             session_id: tokens::random_b64(18)?,
             purpose: requirement.purpose.clone(),
@@ -169,9 +150,7 @@ impl Accounts {
                     return forbidden("no user to check the password of");
                 };
                 let named = match &given.identifier {
-                    UserIdentifier::Matrix(id) => {
-                        localpart::user_id_for_login(&id.user, self.server_name())
-                    }
+                    UserIdentifier::Matrix(id) => localpart::user_id_for_login(&id.user, self.server_name()),
                     _ => None,
                 };
                 if named.as_deref() != Some(expected) {
@@ -188,13 +167,7 @@ impl Accounts {
 
     /// Whether `token` is configured, unexpired and not used up.
     pub async fn registration_token_valid(&self, token: &str) -> Result<bool, AccountsError> {
-        let Some(configured) = self
-            .inner
-            .registration
-            .tokens
-            .iter()
-            .find(|t| t.token == token)
-        else {
+        let Some(configured) = self.inner.registration.tokens.iter().find(|t| t.token == token) else {
             return Ok(false);
         };
         if configured.expires_at_ms != 0 && configured.expires_at_ms <= now_ms() {
@@ -203,11 +176,7 @@ impl Accounts {
         if configured.uses_allowed == 0 {
             return Ok(true);
         }
-        let used = self
-            .stores()
-            .accounts
-            .registration_token_uses(token)
-            .await?;
+        let used = self.stores().accounts.registration_token_uses(token).await?;
         Ok(used < configured.uses_allowed)
     }
 }
@@ -225,10 +194,7 @@ fn challenge(
     let mut body = Map::new();
     body.insert("flows".to_owned(), Value::Array(flows));
     body.insert("params".to_owned(), json!({}));
-    body.insert(
-        "session".to_owned(),
-        Value::String(session.session_id.clone()),
-    );
+    body.insert("session".to_owned(), Value::String(session.session_id.clone()));
     if !session.completed.is_empty() {
         body.insert("completed".to_owned(), json!(session.completed));
     }

@@ -46,10 +46,7 @@ pub async fn create(
     let accounts = &services.accounts;
     let user_id = localpart::user_id_for_new_user(name, accounts.server_name())?;
     let hash = accounts.password_hasher().hash(password).await?;
-    match accounts
-        .create_user(&user_id, Some(hash), admin, false)
-        .await
-    {
+    match accounts.create_user(&user_id, Some(hash), admin, false).await {
         Ok(()) => Ok(user_id),
         Err(AccountsError::UserInUse) => Err(UserCommandError::Exists(user_id)),
         Err(other) => Err(other.into()),
@@ -57,17 +54,10 @@ pub async fn create(
 }
 
 /// Every user, in pages, in user-ID order.
-pub async fn list(
-    services: &Services,
-    mut each: impl FnMut(&UserRecord),
-) -> Result<(), UserCommandError> {
+pub async fn list(services: &Services, mut each: impl FnMut(&UserRecord)) -> Result<(), UserCommandError> {
     let mut after: Option<OwnedUserId> = None;
     loop {
-        let page = services
-            .stores
-            .accounts
-            .list_users(after.as_deref(), 500)
-            .await?;
+        let page = services.stores.accounts.list_users(after.as_deref(), 500).await?;
         for user in &page {
             each(user);
         }
@@ -98,10 +88,6 @@ pub async fn reset_password(
         }
         Err(other) => return Err(other.into()),
     }
-    services
-        .stores
-        .devices
-        .delete_devices_except(&user_id, None)
-        .await?;
+    services.stores.devices.delete_devices_except(&user_id, None).await?;
     Ok(user_id)
 }

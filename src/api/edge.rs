@@ -36,9 +36,7 @@ pub async fn request_span(timeout: Duration, request: Request, next: Next) -> Re
             tracing::debug!(%status, "request done");
         }
         if let Ok(value) = HeaderValue::from_str(&id.to_string()) {
-            response
-                .headers_mut()
-                .insert(HeaderName::from_static("x-request-id"), value);
+            response.headers_mut().insert(HeaderName::from_static("x-request-id"), value);
         }
         response
     }
@@ -83,4 +81,70 @@ pub async fn unknown_endpoint() -> ApiError {
 
 pub async fn wrong_method() -> ApiError {
     ApiError::method_not_allowed()
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::Router;
+    use axum::body::Body;
+    use axum::routing::get;
+    use tower::ServiceExt;
+    use tower_http::catch_panic::CatchPanicLayer;
+
+    use super::*;
+
+    async fn boom() -> &'static str {
+        panic!("kaboom")
+    }
+
+    fn app() -> Router {
+        Router::new()
+            .route("/boom", get(boom))
+            .route("/ok", get(|| async { "fine" }))
+            .fallback(unknown_endpoint)
+            .method_not_allowed_fallback(wrong_method)
+            .layer(CatchPanicLayer::custom(panic_response))
+            .layer(axum::middleware::from_fn(|request, next| {
+                request_span(Duration::from_secs(5), request, next)
+            }))
+            .layer(cors())
+    }
+
+    async fn call(
+        router: Router,
+        method: Method,
+        path: &str,
+    ) -> (http::StatusCode, http::HeaderMap, serde_json::Value) {
+        let request = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("origin", "https://app.example")
+            .body(Body::empty())
+            .unwrap();
+        let response = router.oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        (status, headers, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
+    }
+
+    #[tokio::test]
+    async fn a_panic_is_a_500_and_the_router_keeps_serving() {
+        let router = app();
+        let (status, headers, body) = call(router.clone(), Method::GET, "/boom").await;
+        assert_eq!(status, 500);
+        assert_eq!(body["errcode"], "M_UNKNOWN");
+        assert!(headers.contains_key("x-request-id"));
+        let (status, _, _) = call(router, Method::GET, "/ok").await;
+        assert_eq!(status, 200);
+    }
+
+    #[tokio::test]
+    async fn unknown_paths_and_methods_are_matrix_errors_with_cors() {
+        let (status, headers, body) = call(app(), Method::GET, "/nope").await;
+        assert_eq!((status.as_u16(), body["errcode"].as_str()), (404, Some("M_UNRECOGNIZED")));
+        assert_eq!(headers["access-control-allow-origin"], "*");
+        let (status, _, body) = call(app(), Method::POST, "/ok").await;
+        assert_eq!((status.as_u16(), body["errcode"].as_str()), (405, Some("M_UNRECOGNIZED")));
+    }
 }

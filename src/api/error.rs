@@ -22,13 +22,7 @@ pub struct ApiError {
 
 impl ApiError {
     fn new(status: StatusCode, errcode: &'static str, message: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            errcode,
-            message: message.into(),
-            extra: Map::new(),
-            retry_after_secs: None,
-        }
+        ApiError { status, errcode, message: message.into(), extra: Map::new(), retry_after_secs: None }
     }
 
     fn with(mut self, key: &str, value: Value) -> Self {
@@ -40,11 +34,7 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "M_UNRECOGNIZED", message)
     }
     pub fn method_not_allowed() -> Self {
-        Self::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "M_UNRECOGNIZED",
-            "method not allowed on this endpoint",
-        )
+        Self::new(StatusCode::METHOD_NOT_ALLOWED, "M_UNRECOGNIZED", "method not allowed on this endpoint")
     }
     pub fn not_json(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "M_NOT_JSON", message)
@@ -59,38 +49,18 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, "M_MISSING_PARAM", message)
     }
     pub fn missing_token() -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            "M_MISSING_TOKEN",
-            "missing access token",
-        )
+        Self::new(StatusCode::UNAUTHORIZED, "M_MISSING_TOKEN", "missing access token")
     }
     pub fn unknown_token(soft_logout: bool) -> Self {
-        let error = Self::new(
-            StatusCode::UNAUTHORIZED,
-            "M_UNKNOWN_TOKEN",
-            "unknown or expired access token",
-        );
-        if soft_logout {
-            error.with("soft_logout", Value::Bool(true))
-        } else {
-            error
-        }
+        let error = Self::new(StatusCode::UNAUTHORIZED, "M_UNKNOWN_TOKEN", "unknown or expired access token");
+        if soft_logout { error.with("soft_logout", Value::Bool(true)) } else { error }
     }
     pub fn too_large(limit: usize) -> Self {
-        Self::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "M_TOO_LARGE",
-            format!("request body exceeds {limit} bytes"),
-        )
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "M_TOO_LARGE", format!("request body exceeds {limit} bytes"))
     }
     pub fn limit_exceeded(retry_after_ms: u64) -> Self {
-        let mut error = Self::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "M_LIMIT_EXCEEDED",
-            "too many requests",
-        )
-        .with("retry_after_ms", json!(retry_after_ms));
+        let mut error = Self::new(StatusCode::TOO_MANY_REQUESTS, "M_LIMIT_EXCEEDED", "too many requests")
+            .with("retry_after_ms", json!(retry_after_ms));
         error.retry_after_secs = Some(retry_after_ms.div_ceil(1000).max(1));
         error
     }
@@ -101,18 +71,10 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "M_NOT_FOUND", message)
     }
     pub fn timeout() -> Self {
-        Self::new(
-            StatusCode::GATEWAY_TIMEOUT,
-            "M_UNKNOWN",
-            "the request took too long",
-        )
+        Self::new(StatusCode::GATEWAY_TIMEOUT, "M_UNKNOWN", "the request took too long")
     }
     pub fn internal() -> Self {
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "M_UNKNOWN",
-            "internal server error",
-        )
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "M_UNKNOWN", "internal server error")
     }
     /// 405 for account-data types the server manages itself.
     pub fn server_managed_account_data(event_type: &str) -> Self {
@@ -132,19 +94,11 @@ impl ApiError {
     }
     /// 400 for binding through an identity server: none is trusted.
     pub fn server_not_trusted() -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            "M_SERVER_NOT_TRUSTED",
-            "this server trusts no identity server",
-        )
+        Self::new(StatusCode::BAD_REQUEST, "M_SERVER_NOT_TRUSTED", "this server trusts no identity server")
     }
     /// 403 for 3PID changes, which the server's capabilities say are off.
     pub fn threepid_denied() -> Self {
-        Self::new(
-            StatusCode::FORBIDDEN,
-            "M_THREEPID_DENIED",
-            "third-party identifier changes are disabled",
-        )
+        Self::new(StatusCode::FORBIDDEN, "M_THREEPID_DENIED", "third-party identifier changes are disabled")
     }
 
     pub fn status(&self) -> StatusCode {
@@ -156,39 +110,25 @@ impl From<AccountsError> for ApiError {
     fn from(error: AccountsError) -> Self {
         use AccountsError as E;
         match error {
-            E::RegistrationDisabled => {
-                ApiError::forbidden("registration is disabled on this server")
-            }
+            E::RegistrationDisabled => ApiError::forbidden("registration is disabled on this server"),
             E::RegistrationTokenUsedUp => ApiError::forbidden("that registration token is used up"),
-            E::GuestsDisabled => Self::new(
-                StatusCode::FORBIDDEN,
-                "M_GUEST_ACCESS_FORBIDDEN",
-                "guest access is disabled",
-            ),
-            E::UserInUse => Self::new(
-                StatusCode::BAD_REQUEST,
-                "M_USER_IN_USE",
-                "that user ID is taken",
-            ),
-            E::InvalidUsername(why) => {
-                Self::new(StatusCode::BAD_REQUEST, "M_INVALID_USERNAME", why)
+            E::GuestsDisabled => {
+                Self::new(StatusCode::FORBIDDEN, "M_GUEST_ACCESS_FORBIDDEN", "guest access is disabled")
             }
+            E::UserInUse => Self::new(StatusCode::BAD_REQUEST, "M_USER_IN_USE", "that user ID is taken"),
+            E::InvalidUsername(why) => Self::new(StatusCode::BAD_REQUEST, "M_INVALID_USERNAME", why),
             E::Exclusive => Self::new(
                 StatusCode::BAD_REQUEST,
                 "M_EXCLUSIVE",
                 "that user ID is reserved by an application service",
             ),
             E::WrongCredentials => ApiError::forbidden("invalid username or password"),
-            E::UserDeactivated => Self::new(
-                StatusCode::FORBIDDEN,
-                "M_USER_DEACTIVATED",
-                "this account has been deactivated",
-            ),
-            E::UnsupportedLoginType(kind) => Self::new(
-                StatusCode::BAD_REQUEST,
-                "M_UNKNOWN",
-                format!("unsupported login type {kind}"),
-            ),
+            E::UserDeactivated => {
+                Self::new(StatusCode::FORBIDDEN, "M_USER_DEACTIVATED", "this account has been deactivated")
+            }
+            E::UnsupportedLoginType(kind) => {
+                Self::new(StatusCode::BAD_REQUEST, "M_UNKNOWN", format!("unsupported login type {kind}"))
+            }
             E::PasswordLoginDisabled => ApiError::forbidden("password login is disabled"),
             E::NotYourUser => ApiError::forbidden("you may only change your own data"),
             E::UnknownUser => ApiError::not_found("no such user"),
@@ -231,11 +171,7 @@ impl From<FilterError> for ApiError {
         match error {
             FilterError::NotYourUser => ApiError::forbidden("you may only use your own filters"),
             FilterError::NotFound => ApiError::not_found("no such filter"),
-            FilterError::TooLarge => Self::new(
-                StatusCode::BAD_REQUEST,
-                "M_TOO_LARGE",
-                "filter is too large",
-            ),
+            FilterError::TooLarge => Self::new(StatusCode::BAD_REQUEST, "M_TOO_LARGE", "filter is too large"),
             FilterError::Storage(error) => error.into(),
             FilterError::Serialize(message) => {
                 tracing::error!(%message, "filter serialization failed");
@@ -260,10 +196,10 @@ impl IntoResponse for ApiError {
             body.insert("error".to_owned(), Value::String(self.message));
         }
         let mut response = (self.status, axum::Json(Value::Object(body))).into_response();
-        if let Some(secs) = self.retry_after_secs {
-            if let Ok(value) = HeaderValue::from_str(&secs.to_string()) {
-                response.headers_mut().insert(header::RETRY_AFTER, value);
-            }
+        if let Some(secs) = self.retry_after_secs
+            && let Ok(value) = HeaderValue::from_str(&secs.to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
         }
         response
     }

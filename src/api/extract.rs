@@ -7,13 +7,11 @@ use axum::extract::{ConnectInfo, FromRequest, RawPathParams, Request};
 use axum::response::{IntoResponse, Response};
 use bytes::BytesMut;
 use ruma::api::auth_scheme::{
-    AccessToken, AccessTokenOptional, AppserviceToken, AppserviceTokenOptional, AuthScheme,
-    NoAccessToken, NoAuthentication,
+    AccessToken, AccessTokenOptional, AppserviceToken, AppserviceTokenOptional, AuthScheme, NoAccessToken,
+    NoAuthentication,
 };
 use ruma::api::error::{DeserializationError, FromHttpRequestError};
-use ruma::api::{
-    IncomingRequest, IncomingRequestExt, Metadata, OutgoingResponse, OutgoingResponseExt,
-};
+use ruma::api::{IncomingRequest, IncomingRequestExt, Metadata, OutgoingResponse, OutgoingResponseExt};
 
 use super::AppState;
 use super::error::ApiError;
@@ -82,22 +80,14 @@ where
         let path_params = RawPathParams::from_request_parts(&mut parts, state)
             .await
             .map_err(|_| ApiError::invalid_param("malformed path"))?;
-        let path_args: Vec<String> = path_params
-            .iter()
-            .map(|(_, value)| value.to_owned())
-            .collect();
+        let path_args: Vec<String> = path_params.iter().map(|(_, value)| value.to_owned()).collect();
         let ip = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map_or_else(
-                || "unknown".to_owned(),
-                |ConnectInfo(addr)| addr.ip().to_string(),
-            );
+            .map_or_else(|| "unknown".to_owned(), |ConnectInfo(addr)| addr.ip().to_string());
 
         let limit = state.limits.max_body_bytes;
-        let bytes = axum::body::to_bytes(body, limit)
-            .await
-            .map_err(|_| ApiError::too_large(limit))?;
+        let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| ApiError::too_large(limit))?;
         let requester = authenticate::<T>(&parts, state, &ip).await?;
         if !bytes.is_empty() && serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_err() {
             return Err(ApiError::not_json("the request body is not valid JSON"));
@@ -105,11 +95,7 @@ where
         let http_request = http::Request::from_parts(parts, bytes.as_ref());
         let args: Vec<&str> = path_args.iter().map(String::as_str).collect();
         let body = T::try_from_http_request(http_request, &args).map_err(parse_error)?;
-        Ok(Ruma {
-            body,
-            requester,
-            ip,
-        })
+        Ok(Ruma { body, requester, ip })
     }
 }
 
@@ -185,9 +171,7 @@ pub struct RumaResponse<T>(pub T);
 impl<T: OutgoingResponse> IntoResponse for RumaResponse<T> {
     fn into_response(self) -> Response {
         match self.0.try_into_http_response::<BytesMut>() {
-            Ok(response) => response
-                .map(|body| axum::body::Body::from(body.freeze()))
-                .into_response(),
+            Ok(response) => response.map(|body| axum::body::Body::from(body.freeze())).into_response(),
             Err(error) => {
                 tracing::error!(%error, "serializing a response failed");
                 ApiError::internal().into_response()

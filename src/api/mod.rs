@@ -72,9 +72,7 @@ impl Discovery {
             server_name: config.server.server_name.clone(),
             public_baseurl: config.server.public_baseurl.clone(),
             federation_delegate: config.server.federation_delegate.clone(),
-            key_validity: Duration::from_secs(
-                config.server.key_validity_hours.saturating_mul(3600),
-            ),
+            key_validity: Duration::from_secs(config.server.key_validity_hours.saturating_mul(3600)),
             registration_enabled: config.registration.enabled,
             guests_enabled: config.registration.allow_guests,
             password_login_enabled: config.auth.password_login_enabled,

@@ -16,10 +16,7 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     pub fn new(bucket: Bucket) -> Self {
-        RateLimiter {
-            bucket,
-            state: Mutex::new(HashMap::new()),
-        }
+        RateLimiter { bucket, state: Mutex::new(HashMap::new()) }
     }
 
     /// Takes one token for `key`; `Err(retry_after_ms)` when none is left.
@@ -55,10 +52,7 @@ mod tests {
 
     #[test]
     fn burst_then_refuse_then_separate_keys() {
-        let limiter = RateLimiter::new(Bucket {
-            per_second: 0.01,
-            burst: 2,
-        });
+        let limiter = RateLimiter::new(Bucket { per_second: 0.01, burst: 2 });
         assert!(limiter.check("a").is_ok());
         assert!(limiter.check("a").is_ok());
         let retry = limiter.check("a").unwrap_err();
@@ -68,10 +62,7 @@ mod tests {
 
     #[test]
     fn zero_rate_is_unlimited() {
-        let limiter = RateLimiter::new(Bucket {
-            per_second: 0.0,
-            burst: 0,
-        });
+        let limiter = RateLimiter::new(Bucket { per_second: 0.0, burst: 0 });
         for _ in 0..100 {
             assert!(limiter.check("a").is_ok());
         }

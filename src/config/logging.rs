@@ -11,8 +11,6 @@ pub struct LoggingConfig {
 
 impl Default for LoggingConfig {
     fn default() -> Self {
-        LoggingConfig {
-            filter: "info".to_owned(),
-        }
+        LoggingConfig { filter: "info".to_owned() }
     }
 }

@@ -27,10 +27,7 @@ pub struct Bucket {
 impl Default for RateLimitsConfig {
     fn default() -> Self {
         // Synapse's defaults: one attempt every ~6 s, three at once.
-        let slow = Bucket {
-            per_second: 0.17,
-            burst: 3,
-        };
+        let slow = Bucket { per_second: 0.17, burst: 3 };
         RateLimitsConfig {
             login_per_ip: slow,
             login_per_account: slow,

@@ -9,11 +9,7 @@ const EXAMPLE: &str = include_str!("../../config.toml.example");
 fn keys(value: &toml::Value, prefix: &str, out: &mut BTreeSet<String>) {
     if let toml::Value::Table(table) = value {
         for (key, child) in table {
-            let path = if prefix.is_empty() {
-                key.clone()
-            } else {
-                format!("{prefix}.{key}")
-            };
+            let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
             // Inline bucket tables count as one option each.
             if matches!(child, toml::Value::Table(_))
                 && !prefix.starts_with("rate_limits")
@@ -34,10 +30,7 @@ fn example_lists_exactly_the_schemas_options() {
     let (mut in_example, mut in_schema) = (BTreeSet::new(), BTreeSet::new());
     keys(&example, "", &mut in_example);
     keys(&schema, "", &mut in_schema);
-    assert_eq!(
-        in_example, in_schema,
-        "config.toml.example drifted from Config"
-    );
+    assert_eq!(in_example, in_schema, "config.toml.example drifted from Config");
 }
 
 #[test]
@@ -54,11 +47,8 @@ fn every_option_in_the_example_is_commented() {
     for (i, line) in lines.iter().enumerate() {
         let is_option = !line.starts_with('#') && !line.starts_with('[') && line.contains(" = ");
         if is_option {
-            let documented = lines[..i]
-                .iter()
-                .rev()
-                .take_while(|l| !l.is_empty())
-                .any(|l| l.starts_with('#'));
+            let documented =
+                lines[..i].iter().rev().take_while(|l| !l.is_empty()).any(|l| l.starts_with('#'));
             assert!(documented, "option without a comment: {line}");
         }
     }
@@ -71,48 +61,27 @@ fn empty_file_is_all_defaults() {
 
 #[test]
 fn unknown_keys_are_rejected_by_name() {
-    let err = Config::from_toml_str("[server]\nserver_nam = \"x\"\n", [])
-        .unwrap_err()
-        .to_string();
+    let err = Config::from_toml_str("[server]\nserver_nam = \"x\"\n", []).unwrap_err().to_string();
     assert!(err.contains("server_nam"), "{err}");
-    let err = Config::from_toml_str("[serverr]\n", [])
-        .unwrap_err()
-        .to_string();
+    let err = Config::from_toml_str("[serverr]\n", []).unwrap_err().to_string();
     assert!(err.contains("serverr"), "{err}");
 }
 
 #[test]
 fn wrong_types_name_the_key() {
-    let err = Config::from_toml_str("[http]\nmax_body_bytes = \"big\"\n", [])
-        .unwrap_err()
-        .to_string();
+    let err = Config::from_toml_str("[http]\nmax_body_bytes = \"big\"\n", []).unwrap_err().to_string();
     assert!(err.contains("http.max_body_bytes"), "{err}");
 }
 
 #[test]
 fn invalid_values_name_the_key_and_reason() {
     let cases = [
-        (
-            "[server]\nserver_name = \"not a name\"",
-            "server.server_name",
-        ),
-        (
-            "[http]\nclient_listen = \"localhost\"",
-            "http.client_listen",
-        ),
-        (
-            "[registration]\nrequire_token = true",
-            "registration.require_token",
-        ),
-        (
-            "[registration]\ntokens = [{ token = \"bad token\" }]",
-            "registration.tokens[0].token",
-        ),
+        ("[server]\nserver_name = \"not a name\"", "server.server_name"),
+        ("[http]\nclient_listen = \"localhost\"", "http.client_listen"),
+        ("[registration]\nrequire_token = true", "registration.require_token"),
+        ("[registration]\ntokens = [{ token = \"bad token\" }]", "registration.tokens[0].token"),
         ("[auth]\nargon2_iterations = 0", "auth.argon2_memory_kib"),
-        (
-            "[rate_limits]\nlogin_per_ip = { per_second = -1.0, burst = 1 }",
-            "rate_limits.login_per_ip",
-        ),
+        ("[rate_limits]\nlogin_per_ip = { per_second = -1.0, burst = 1 }", "rate_limits.login_per_ip"),
     ];
     for (text, key) in cases {
         let err = Config::from_toml_str(text, []).unwrap_err().to_string();
@@ -123,10 +92,7 @@ fn invalid_values_name_the_key_and_reason() {
 #[test]
 fn environment_overrides_file_values() {
     let env = [
-        (
-            "STOA__SERVER__SERVER_NAME".to_owned(),
-            "example.org".to_owned(),
-        ),
+        ("STOA__SERVER__SERVER_NAME".to_owned(), "example.org".to_owned()),
         ("STOA__HTTP__MAX_BODY_BYTES".to_owned(), "4096".to_owned()),
         ("STOA__REGISTRATION__ENABLED".to_owned(), "true".to_owned()),
         ("UNRELATED".to_owned(), "x".to_owned()),

@@ -25,11 +25,7 @@ pub trait AccountStore: Send + Sync {
     async fn create_user(&self, user: &UserRecord) -> Result<bool, Error>;
     async fn get_user(&self, user_id: &UserId) -> Result<Option<UserRecord>, Error>;
     /// Users ordered by user ID, strictly after `after`, at most `limit` of them.
-    async fn list_users(
-        &self,
-        after: Option<&UserId>,
-        limit: usize,
-    ) -> Result<Vec<UserRecord>, Error>;
+    async fn list_users(&self, after: Option<&UserId>, limit: usize) -> Result<Vec<UserRecord>, Error>;
     /// Replaces the password hash. Returns `false` if no such user.
     async fn set_password_hash(&self, user_id: &UserId, hash: Option<&str>) -> Result<bool, Error>;
     /// Marks the user deactivated and clears the password hash. Returns `false` if no such user.
@@ -38,11 +34,7 @@ pub trait AccountStore: Send + Sync {
     async fn set_admin(&self, user_id: &UserId, is_admin: bool) -> Result<bool, Error>;
     /// Counts one completed use of a registration token, atomically, only if that keeps
     /// the count within `uses_allowed` (`None` = unlimited). Returns whether it counted.
-    async fn use_registration_token(
-        &self,
-        token: &str,
-        uses_allowed: Option<u64>,
-    ) -> Result<bool, Error>;
+    async fn use_registration_token(&self, token: &str, uses_allowed: Option<u64>) -> Result<bool, Error>;
     /// How many registrations completed with this token.
     async fn registration_token_uses(&self, token: &str) -> Result<u64, Error>;
 }

@@ -12,11 +12,7 @@ pub struct TokenHash(pub [u8; 32]);
 impl std::fmt::Debug for TokenHash {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Hashes are not secrets, but keep logs short.
-        write!(
-            f,
-            "TokenHash({:02x}{:02x}{:02x}{:02x}…)",
-            self.0[0], self.0[1], self.0[2], self.0[3]
-        )
+        write!(f, "TokenHash({:02x}{:02x}{:02x}{:02x}…)", self.0[0], self.0[1], self.0[2], self.0[3])
     }
 }
 
@@ -76,11 +72,8 @@ pub trait DeviceStore: Send + Sync {
     /// Creates the device or, if it exists, keeps it (updating the display name only
     /// when `Some`) and replaces all of its tokens (the old ones stop working at once).
     async fn upsert_device(&self, device: &NewDevice, tokens: &DeviceTokens) -> Result<(), Error>;
-    async fn get_device(
-        &self,
-        user_id: &UserId,
-        device_id: &DeviceId,
-    ) -> Result<Option<DeviceRecord>, Error>;
+    async fn get_device(&self, user_id: &UserId, device_id: &DeviceId)
+    -> Result<Option<DeviceRecord>, Error>;
     /// All of a user's devices ordered by device ID.
     async fn list_devices(&self, user_id: &UserId) -> Result<Vec<DeviceRecord>, Error>;
     /// Returns `false` if no such device.
@@ -106,14 +99,10 @@ pub trait DeviceStore: Send + Sync {
         user_id: &UserId,
         keep: Option<&DeviceId>,
     ) -> Result<Vec<OwnedDeviceId>, Error>;
-    async fn find_access_token(&self, token: &TokenHash)
-    -> Result<Option<AccessTokenOwner>, Error>;
+    async fn find_access_token(&self, token: &TokenHash) -> Result<Option<AccessTokenOwner>, Error>;
     /// Finds the owner of a current refresh token, or of the one the last refresh replaced
     /// while it is still accepted.
-    async fn find_refresh_token(
-        &self,
-        token: &TokenHash,
-    ) -> Result<Option<RefreshTokenOwner>, Error>;
+    async fn find_refresh_token(&self, token: &TokenHash) -> Result<Option<RefreshTokenOwner>, Error>;
     /// Atomically replaces the device's tokens with `new_tokens` if `used_refresh` is
     /// accepted for it, returning whether it was:
     /// - `used_refresh` is the current refresh token: it becomes the "previous" one (still

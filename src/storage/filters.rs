@@ -9,11 +9,6 @@ use super::Error;
 pub trait FilterStore: Send + Sync {
     /// Stores `filter` (JSON text) under `(user_id, filter_id)`; storing the same pair
     /// again is harmless (IDs are derived from content).
-    async fn put_filter(
-        &self,
-        user_id: &UserId,
-        filter_id: &str,
-        filter: &str,
-    ) -> Result<(), Error>;
+    async fn put_filter(&self, user_id: &UserId, filter_id: &str, filter: &str) -> Result<(), Error>;
     async fn get_filter(&self, user_id: &UserId, filter_id: &str) -> Result<Option<String>, Error>;
 }

@@ -25,8 +25,7 @@ use std::sync::Arc;
 pub use account_data::{AccountDataChange, AccountDataStore};
 pub use accounts::{AccountStore, UserRecord};
 pub use devices::{
-    AccessTokenOwner, DeviceRecord, DeviceStore, DeviceTokens, NewDevice, RefreshTokenOwner,
-    TokenHash,
+    AccessTokenOwner, DeviceRecord, DeviceStore, DeviceTokens, NewDevice, RefreshTokenOwner, TokenHash,
 };
 pub use error::Error;
 pub use filters::FilterStore;
@@ -91,8 +90,5 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// Opens the configured backend and returns its stores.
 pub async fn open(config: &crate::config::StorageConfig) -> Result<Stores, Error> {
     // Replaced when the adapters land.
-    Err(Error::Open(format!(
-        "backend {:?} is not available yet",
-        config.backend
-    )))
+    Err(Error::Open(format!("backend {:?} is not available yet", config.backend)))
 }

@@ -15,11 +15,6 @@ pub struct Profile {
 pub trait ProfileStore: Send + Sync {
     /// The stored profile; an empty [`Profile`] if none was ever set.
     async fn get_profile(&self, user_id: &UserId) -> Result<Profile, Error>;
-    async fn set_displayname(
-        &self,
-        user_id: &UserId,
-        displayname: Option<&str>,
-    ) -> Result<(), Error>;
-    async fn set_avatar_url(&self, user_id: &UserId, avatar_url: Option<&str>)
-    -> Result<(), Error>;
+    async fn set_displayname(&self, user_id: &UserId, displayname: Option<&str>) -> Result<(), Error>;
+    async fn set_avatar_url(&self, user_id: &UserId, avatar_url: Option<&str>) -> Result<(), Error>;
 }

@@ -26,11 +26,7 @@ pub trait UiaStore: Send + Sync {
     /// Inserts or replaces the session.
     async fn put_uia_session(&self, session: &UiaSession) -> Result<(), Error>;
     /// The session, or `None` if unknown or expired at `now_ms`.
-    async fn get_uia_session(
-        &self,
-        session_id: &str,
-        now_ms: u64,
-    ) -> Result<Option<UiaSession>, Error>;
+    async fn get_uia_session(&self, session_id: &str, now_ms: u64) -> Result<Option<UiaSession>, Error>;
     async fn delete_uia_session(&self, session_id: &str) -> Result<(), Error>;
     /// Deletes up to `limit` sessions expired at `now_ms`; returns how many it deleted.
     async fn purge_expired_uia_sessions(&self, now_ms: u64, limit: usize) -> Result<usize, Error>;

@@ -30,20 +30,13 @@ pub struct OutOfOrder {
 
 impl WatermarkState {
     pub fn new(start: u64) -> Self {
-        WatermarkState {
-            published: start,
-            highest_reserved: start,
-            pending: BTreeSet::new(),
-        }
+        WatermarkState { published: start, highest_reserved: start, pending: BTreeSet::new() }
     }
 
     /// Registers a freshly allocated position as in flight.
     pub fn reserve(&mut self, position: u64) -> Result<(), OutOfOrder> {
         if position <= self.highest_reserved {
-            return Err(OutOfOrder {
-                position,
-                highest: self.highest_reserved,
-            });
+            return Err(OutOfOrder { position, highest: self.highest_reserved });
         }
         self.highest_reserved = position;
         self.pending.insert(position);
@@ -123,14 +116,8 @@ impl Watermark {
     {
         let _order = self.allocation.lock().await;
         let position = allocate().await.map_err(ReserveError::Allocate)?;
-        self.lock()
-            .reserve(position.0)
-            .map_err(ReserveError::OutOfOrder)?;
-        Ok(Reservation {
-            position,
-            watermark: self.clone(),
-            done: false,
-        })
+        self.lock().reserve(position.0).map_err(ReserveError::OutOfOrder)?;
+        Ok(Reservation { position, watermark: self.clone(), done: false })
     }
 
     /// The highest position below which all writes are complete.

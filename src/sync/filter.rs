@@ -47,8 +47,7 @@ impl Filters {
         if requester.user_id != user_id {
             return Err(FilterError::NotYourUser);
         }
-        let text =
-            serde_json::to_string(filter).map_err(|e| FilterError::Serialize(e.to_string()))?;
+        let text = serde_json::to_string(filter).map_err(|e| FilterError::Serialize(e.to_string()))?;
         if text.len() > MAX_FILTER_BYTES {
             return Err(FilterError::TooLarge);
         }
@@ -67,11 +66,7 @@ impl Filters {
         if requester.user_id != user_id {
             return Err(FilterError::NotYourUser);
         }
-        let text = self
-            .store
-            .get_filter(user_id, filter_id)
-            .await?
-            .ok_or(FilterError::NotFound)?;
+        let text = self.store.get_filter(user_id, filter_id).await?.ok_or(FilterError::NotFound)?;
         serde_json::from_str(&text).map_err(|e| FilterError::Serialize(e.to_string()))
     }
 }

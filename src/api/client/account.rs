@@ -32,12 +32,7 @@ async fn change_password(
     let body = &request.body;
     state
         .accounts
-        .change_password(
-            requester,
-            body.new_password.clone(),
-            body.logout_devices,
-            body.auth.as_ref(),
-        )
+        .change_password(requester, body.new_password.clone(), body.logout_devices, body.auth.as_ref())
         .await?;
     Ok(Json(json!({})))
 }
@@ -47,9 +42,6 @@ async fn deactivate(
     request: Ruma<deactivate::v3::Request>,
 ) -> Result<Json<Value>, ApiError> {
     let requester = request.requester()?;
-    state
-        .accounts
-        .deactivate(requester, request.body.auth.as_ref())
-        .await?;
+    state.accounts.deactivate(requester, request.body.auth.as_ref()).await?;
     Ok(Json(json!({ "id_server_unbind_result": "no-support" })))
 }

@@ -40,10 +40,7 @@ async fn set_global(
     let body = &request.body;
     let content = object(&body.data)?;
     let event_type = body.event_type.to_string();
-    state
-        .accounts
-        .put_account_data(requester, &body.user_id, None, &event_type, &content)
-        .await?;
+    state.accounts.put_account_data(requester, &body.user_id, None, &event_type, &content).await?;
     Ok(Json(json!({})))
 }
 
@@ -54,12 +51,7 @@ async fn get_global(
     let requester = request.requester()?;
     let body = &request.body;
     let event_type = body.event_type.to_string();
-    stored(
-        &state
-            .accounts
-            .account_data(requester, &body.user_id, None, &event_type)
-            .await?,
-    )
+    stored(&state.accounts.account_data(requester, &body.user_id, None, &event_type).await?)
 }
 
 async fn set_room(
@@ -71,10 +63,7 @@ async fn set_room(
     let content = object(&body.data)?;
     let event_type = body.event_type.to_string();
     let room = Some(body.room_id.as_ref());
-    state
-        .accounts
-        .put_account_data(requester, &body.user_id, room, &event_type, &content)
-        .await?;
+    state.accounts.put_account_data(requester, &body.user_id, room, &event_type, &content).await?;
     Ok(Json(json!({})))
 }
 
@@ -86,10 +75,5 @@ async fn get_room(
     let body = &request.body;
     let event_type = body.event_type.to_string();
     let room = Some(body.room_id.as_ref());
-    stored(
-        &state
-            .accounts
-            .account_data(requester, &body.user_id, room, &event_type)
-            .await?,
-    )
+    stored(&state.accounts.account_data(requester, &body.user_id, room, &event_type).await?)
 }

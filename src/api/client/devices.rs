@@ -2,9 +2,7 @@
 
 use axum::extract::State;
 use axum::{Json, Router};
-use ruma::api::client::device::{
-    delete_device, delete_devices, get_device, get_devices, update_device,
-};
+use ruma::api::client::device::{delete_device, delete_devices, get_device, get_devices, update_device};
 use serde_json::{Value, json};
 
 use crate::api::error::ApiError;
@@ -39,19 +37,14 @@ async fn list(
     request: Ruma<get_devices::v3::Request>,
 ) -> Result<Json<Value>, ApiError> {
     let devices = state.accounts.devices(request.requester()?).await?;
-    Ok(Json(
-        json!({ "devices": devices.iter().map(device_json).collect::<Vec<_>>() }),
-    ))
+    Ok(Json(json!({ "devices": devices.iter().map(device_json).collect::<Vec<_>>() })))
 }
 
 async fn get(
     State(state): State<AppState>,
     request: Ruma<get_device::v3::Request>,
 ) -> Result<Json<Value>, ApiError> {
-    let device = state
-        .accounts
-        .device(request.requester()?, &request.body.device_id)
-        .await?;
+    let device = state.accounts.device(request.requester()?, &request.body.device_id).await?;
     Ok(Json(device_json(&device)))
 }
 
@@ -63,12 +56,7 @@ async fn update(
     let body = &request.body;
     // An absent display_name leaves the name as it is.
     match &body.display_name {
-        Some(name) => {
-            state
-                .accounts
-                .rename_device(requester, &body.device_id, Some(name))
-                .await?
-        }
+        Some(name) => state.accounts.rename_device(requester, &body.device_id, Some(name)).await?,
         None => drop(state.accounts.device(requester, &body.device_id).await?),
     }
     Ok(Json(json!({})))
@@ -80,10 +68,7 @@ async fn delete(
 ) -> Result<Json<Value>, ApiError> {
     let requester = request.requester()?;
     let body = &request.body;
-    state
-        .accounts
-        .delete_device(requester, &body.device_id, body.auth.as_ref())
-        .await?;
+    state.accounts.delete_device(requester, &body.device_id, body.auth.as_ref()).await?;
     Ok(Json(json!({})))
 }
 
@@ -93,9 +78,6 @@ async fn delete_many(
 ) -> Result<Json<Value>, ApiError> {
     let requester = request.requester()?;
     let body = &request.body;
-    state
-        .accounts
-        .delete_devices(requester, &body.devices, body.auth.as_ref())
-        .await?;
+    state.accounts.delete_devices(requester, &body.devices, body.auth.as_ref()).await?;
     Ok(Json(json!({})))
 }

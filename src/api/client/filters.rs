@@ -20,10 +20,7 @@ async fn create(
 ) -> Result<Json<Value>, ApiError> {
     let requester = request.requester()?;
     let body = &request.body;
-    let filter_id = state
-        .filters
-        .create(requester, &body.user_id, &body.filter)
-        .await?;
+    let filter_id = state.filters.create(requester, &body.user_id, &body.filter).await?;
     Ok(Json(json!({ "filter_id": filter_id })))
 }
 
@@ -33,10 +30,5 @@ async fn get(
 ) -> Result<Json<Value>, ApiError> {
     let requester = request.requester()?;
     let body = &request.body;
-    Ok(Json(
-        state
-            .filters
-            .get(requester, &body.user_id, &body.filter_id)
-            .await?,
-    ))
+    Ok(Json(state.filters.get(requester, &body.user_id, &body.filter_id).await?))
 }

@@ -41,11 +41,7 @@ async fn profile(
 }
 
 /// One field; 404 when the user exists but never set it.
-async fn field(
-    state: &AppState,
-    user_id: &ruma::UserId,
-    key: &str,
-) -> Result<Json<Value>, ApiError> {
+async fn field(state: &AppState, user_id: &ruma::UserId, key: &str) -> Result<Json<Value>, ApiError> {
     let profile = state.accounts.profile(user_id).await?;
     let body = profile_json(&profile);
     match body.get(key) {
@@ -75,10 +71,7 @@ async fn set_display_name(
     let requester = request.requester()?;
     let body = &request.body;
     let value = body.displayname.as_deref();
-    state
-        .accounts
-        .set_profile_field(requester, &body.user_id, ProfileField::DisplayName, value)
-        .await?;
+    state.accounts.set_profile_field(requester, &body.user_id, ProfileField::DisplayName, value).await?;
     Ok(Json(json!({})))
 }
 
@@ -89,9 +82,6 @@ async fn set_avatar_url(
     let requester = request.requester()?;
     let body = &request.body;
     let value = body.avatar_url.as_ref().map(|url| url.as_str());
-    state
-        .accounts
-        .set_profile_field(requester, &body.user_id, ProfileField::AvatarUrl, value)
-        .await?;
+    state.accounts.set_profile_field(requester, &body.user_id, ProfileField::AvatarUrl, value).await?;
     Ok(Json(json!({})))
 }

@@ -2,9 +2,7 @@
 
 use axum::extract::State;
 use axum::{Json, Router};
-use ruma::api::client::account::{
-    check_registration_token_validity, get_username_availability, register,
-};
+use ruma::api::client::account::{check_registration_token_validity, get_username_availability, register};
 use serde_json::{Value, json};
 
 use crate::accounts::register::Registration;
@@ -22,11 +20,7 @@ async fn register(
     State(state): State<AppState>,
     request: Ruma<register::v3::Request>,
 ) -> Result<Json<Value>, ApiError> {
-    state
-        .limits
-        .registration_per_ip
-        .check(&request.ip)
-        .map_err(ApiError::limit_exceeded)?;
+    state.limits.registration_per_ip.check(&request.ip).map_err(ApiError::limit_exceeded)?;
     let body = request.body;
     let guest = match body.kind {
         register::RegistrationKind::Guest => true,
@@ -63,15 +57,8 @@ async fn available(
     State(state): State<AppState>,
     request: Ruma<get_username_availability::v3::Request>,
 ) -> Result<Json<Value>, ApiError> {
-    state
-        .limits
-        .registration_per_ip
-        .check(&request.ip)
-        .map_err(ApiError::limit_exceeded)?;
-    state
-        .accounts
-        .check_available(&request.body.username)
-        .await?;
+    state.limits.registration_per_ip.check(&request.ip).map_err(ApiError::limit_exceeded)?;
+    state.accounts.check_available(&request.body.username).await?;
     Ok(Json(json!({ "available": true })))
 }
 
@@ -79,19 +66,10 @@ async fn token_validity(
     State(state): State<AppState>,
     request: Ruma<check_registration_token_validity::v1::Request>,
 ) -> Result<Json<Value>, ApiError> {
-    state
-        .limits
-        .registration_per_ip
-        .check(&request.ip)
-        .map_err(ApiError::limit_exceeded)?;
+    state.limits.registration_per_ip.check(&request.ip).map_err(ApiError::limit_exceeded)?;
     if !state.discovery.registration_enabled {
-        return Err(ApiError::forbidden(
-            "registration is disabled on this server",
-        ));
+        return Err(ApiError::forbidden("registration is disabled on this server"));
     }
-    let valid = state
-        .accounts
-        .registration_token_valid(&request.body.token)
-        .await?;
+    let valid = state.accounts.registration_token_valid(&request.body.token).await?;
     Ok(Json(json!({ "valid": valid })))
 }

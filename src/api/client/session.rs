@@ -18,10 +18,7 @@ pub fn routes(router: Router<AppState>) -> Router<AppState> {
     route::<logout_all::v3::Request, _, _>(router, logout_all)
 }
 
-async fn login_types(
-    State(state): State<AppState>,
-    _: Ruma<get_login_types::v3::Request>,
-) -> Json<Value> {
+async fn login_types(State(state): State<AppState>, _: Ruma<get_login_types::v3::Request>) -> Json<Value> {
     let flows = if state.discovery.password_login_enabled {
         vec![json!({ "type": "m.login.password" })]
     } else {
@@ -35,10 +32,7 @@ async fn login(
     request: Ruma<login::v3::Request>,
 ) -> Result<Json<Value>, ApiError> {
     let limits = &state.limits;
-    limits
-        .login_per_ip
-        .check(&request.ip)
-        .map_err(ApiError::limit_exceeded)?;
+    limits.login_per_ip.check(&request.ip).map_err(ApiError::limit_exceeded)?;
     let body = request.body;
     let login::v3::LoginInfo::Password(password) = body.login_info else {
         let kind = match body.login_info {
@@ -56,10 +50,7 @@ async fn login(
         _ => return Err(ApiError::forbidden("invalid username or password")),
     };
     let account_key = user.to_lowercase();
-    limits
-        .login_per_account
-        .check(&account_key)
-        .map_err(ApiError::limit_exceeded)?;
+    limits.login_per_account.check(&account_key).map_err(ApiError::limit_exceeded)?;
     let result = state
         .accounts
         .login_with_password(
@@ -75,10 +66,7 @@ async fn login(
         Ok(ok) => ok,
         Err(error) => {
             if matches!(error, crate::accounts::AccountsError::WrongCredentials) {
-                limits
-                    .failed_login_per_account
-                    .check(&account_key)
-                    .map_err(ApiError::limit_exceeded)?;
+                limits.failed_login_per_account.check(&account_key).map_err(ApiError::limit_exceeded)?;
             }
             return Err(error.into());
         }
@@ -96,8 +84,7 @@ async fn login(
         response["expires_in_ms"] = json!(ms);
     }
     if !state.discovery.public_baseurl.is_empty() {
-        response["well_known"] =
-            json!({ "m.homeserver": { "base_url": state.discovery.public_baseurl } });
+        response["well_known"] = json!({ "m.homeserver": { "base_url": state.discovery.public_baseurl } });
     }
     Ok(Json(response))
 }

@@ -20,24 +20,15 @@ pub fn routes(router: Router<AppState>) -> Router<AppState> {
     let router = route::<bind_3pid::v3::Request, _, _>(router, bind);
     let router = route::<delete_3pid::v3::Request, _, _>(router, delete);
     let router = route::<unbind_3pid::v3::Request, _, _>(router, unbind);
-    let router = route::<request_registration_token_via_email::v3::Request, _, _>(
-        router,
-        deny_email_registration,
-    );
-    let router = route::<request_registration_token_via_msisdn::v3::Request, _, _>(
-        router,
-        deny_msisdn_registration,
-    );
     let router =
-        route::<request_3pid_management_token_via_email::v3::Request, _, _>(router, deny_email_add);
-    let router = route::<request_3pid_management_token_via_msisdn::v3::Request, _, _>(
-        router,
-        deny_msisdn_add,
-    );
-    let router = route::<request_password_change_token_via_email::v3::Request, _, _>(
-        router,
-        no_email_account,
-    );
+        route::<request_registration_token_via_email::v3::Request, _, _>(router, deny_email_registration);
+    let router =
+        route::<request_registration_token_via_msisdn::v3::Request, _, _>(router, deny_msisdn_registration);
+    let router = route::<request_3pid_management_token_via_email::v3::Request, _, _>(router, deny_email_add);
+    let router =
+        route::<request_3pid_management_token_via_msisdn::v3::Request, _, _>(router, deny_msisdn_add);
+    let router =
+        route::<request_password_change_token_via_email::v3::Request, _, _>(router, no_email_account);
     route::<request_password_change_token_via_msisdn::v3::Request, _, _>(router, no_msisdn_account)
 }
 
@@ -67,31 +58,21 @@ async fn unbind(request: Ruma<unbind_3pid::v3::Request>) -> Result<Json<Value>, 
     Ok(Json(json!({ "id_server_unbind_result": "no-support" })))
 }
 
-async fn deny_email_registration(
-    _: Ruma<request_registration_token_via_email::v3::Request>,
-) -> ApiError {
+async fn deny_email_registration(_: Ruma<request_registration_token_via_email::v3::Request>) -> ApiError {
     ApiError::threepid_denied()
 }
-async fn deny_msisdn_registration(
-    _: Ruma<request_registration_token_via_msisdn::v3::Request>,
-) -> ApiError {
+async fn deny_msisdn_registration(_: Ruma<request_registration_token_via_msisdn::v3::Request>) -> ApiError {
     ApiError::threepid_denied()
 }
 async fn deny_email_add(_: Ruma<request_3pid_management_token_via_email::v3::Request>) -> ApiError {
     ApiError::threepid_denied()
 }
-async fn deny_msisdn_add(
-    _: Ruma<request_3pid_management_token_via_msisdn::v3::Request>,
-) -> ApiError {
+async fn deny_msisdn_add(_: Ruma<request_3pid_management_token_via_msisdn::v3::Request>) -> ApiError {
     ApiError::threepid_denied()
 }
-async fn no_email_account(
-    _: Ruma<request_password_change_token_via_email::v3::Request>,
-) -> ApiError {
+async fn no_email_account(_: Ruma<request_password_change_token_via_email::v3::Request>) -> ApiError {
     ApiError::threepid_not_found()
 }
-async fn no_msisdn_account(
-    _: Ruma<request_password_change_token_via_msisdn::v3::Request>,
-) -> ApiError {
+async fn no_msisdn_account(_: Ruma<request_password_change_token_via_msisdn::v3::Request>) -> ApiError {
     ApiError::threepid_not_found()
 }

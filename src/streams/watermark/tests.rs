@@ -25,10 +25,7 @@ fn check_interleaving(gaps: Vec<u8>, order: Vec<usize>) {
         let published = state.complete(position);
         assert!(published >= last_published, "published went backwards");
         if let Some(lowest) = remaining.iter().min() {
-            assert!(
-                published < *lowest,
-                "published {published} past incomplete {lowest}"
-            );
+            assert!(published < *lowest, "published {published} past incomplete {lowest}");
         }
         last_published = published;
     }
@@ -53,13 +50,7 @@ fn reservations_must_increase() {
     let mut state = WatermarkState::new(5);
     assert!(state.reserve(5).is_err());
     state.reserve(7).unwrap();
-    assert_eq!(
-        state.reserve(6),
-        Err(OutOfOrder {
-            position: 6,
-            highest: 7
-        })
-    );
+    assert_eq!(state.reserve(6), Err(OutOfOrder { position: 6, highest: 7 }));
 }
 
 #[test]
@@ -84,11 +75,7 @@ async fn concurrent_writers_publish_in_order() {
     let second = watermark.reserve(allocate).await.unwrap();
     let mut updates = watermark.subscribe();
     second.complete();
-    assert_eq!(
-        watermark.published(),
-        Position(0),
-        "second must wait for first"
-    );
+    assert_eq!(watermark.published(), Position(0), "second must wait for first");
     drop(first); // abandoned: counts as complete
     updates.changed().await.unwrap();
     assert_eq!(*updates.borrow(), Position(2));
