@@ -1,1 +1,60 @@
-//! durability tests.
+//! Crash safety and shutdown: acknowledged writes survive kill -9; SIGTERM exits 0.
+
+use serde_json::json;
+
+use crate::harness::{Backend, Server, V3, enc};
+
+async fn acknowledged_writes_survive_kill_9(b: Backend) {
+    let mut s = Server::start_default(b).await;
+    let alice = s.register("alice", "pw").await;
+    let path = format!("{V3}/user/{}/account_data/org.example.durable", enc(&alice.user_id));
+    s.put(&path, alice.token(), json!({ "kept": true })).await.ok();
+    let name = format!("{V3}/profile/{}/displayname", enc(&alice.user_id));
+    s.put(&name, alice.token(), json!({ "displayname": "Durable Alice" })).await.ok();
+    s.kill();
+    s.start().await;
+    s.login("alice", "pw").await;
+    s.assert_token_alive(&alice.access_token).await;
+    assert_eq!(s.get(&path, alice.token()).await.ok(), &json!({ "kept": true }));
+    assert_eq!(s.get(&name, alice.token()).await.ok()["displayname"], json!("Durable Alice"));
+    assert!(!s.username_available("alice").await);
+}
+
+async fn logout_survives_kill_9(b: Backend) {
+    let mut s = Server::start_default(b).await;
+    let alice = s.register("alice", "pw").await;
+    s.post(&format!("{V3}/logout"), alice.token(), json!({})).await.ok();
+    s.kill();
+    s.start().await;
+    s.assert_token_dead(&alice.access_token).await;
+}
+
+async fn sigterm_exits_cleanly_and_data_persists(b: Backend) {
+    let mut s = Server::start_default(b).await;
+    let alice = s.register("alice", "pw").await;
+    let status = s.terminate();
+    assert_eq!(status.code(), Some(0), "exit status after SIGTERM: {status}");
+    s.start().await;
+    s.assert_token_alive(&alice.access_token).await;
+    let status = s.terminate();
+    assert_eq!(status.code(), Some(0), "second SIGTERM exit: {status}");
+}
+
+async fn restart_many_times(b: Backend) {
+    let mut s = Server::start_default(b).await;
+    for i in 0..3 {
+        s.register(&format!("user{i}"), "pw").await;
+        s.kill();
+        s.start().await;
+    }
+    for i in 0..3 {
+        s.login(&format!("user{i}"), "pw").await;
+    }
+}
+
+crate::per_backend!(
+    acknowledged_writes_survive_kill_9,
+    logout_survives_kill_9,
+    sigterm_exits_cleanly_and_data_persists,
+    restart_many_times,
+);

@@ -105,11 +105,6 @@ impl Session {
     pub fn token(&self) -> Option<&str> {
         Some(&self.access_token)
     }
-
-    /// The localpart, `alice` for `@alice:localhost`.
-    pub fn localpart(&self) -> &str {
-        self.user_id.trim_start_matches('@').split(':').next().unwrap_or_default()
-    }
 }
 
 /// Percent-encodes a path segment (user IDs, room IDs, types…).
@@ -123,11 +118,6 @@ pub fn enc(segment: &str) -> String {
         }
     }
     out
-}
-
-/// `@name:localhost`.
-pub fn uid(name: &str) -> String {
-    format!("@{name}:localhost")
 }
 
 /// An `m.login.password` UIA stage for `user`.

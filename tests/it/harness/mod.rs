@@ -6,7 +6,7 @@ mod postgres;
 mod server;
 
 #[allow(unused_imports)]
-pub use client::{Resp, Session, V3, enc, password_auth, uid};
+pub use client::{Resp, Session, V3, enc, password_auth};
 pub use server::{Backend, Server, ServerBuilder};
 
 /// Generates one `#[tokio::test]` per backend for each listed `async fn name(Backend)`:

@@ -2,7 +2,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -70,7 +70,6 @@ impl ServerBuilder {
                 .timeout(Duration::from_secs(60))
                 .build()
                 .expect("reqwest client"),
-            backend: self.backend,
             config_path,
             log_path,
             child: None,
@@ -92,7 +91,6 @@ pub struct Server {
     /// `http://127.0.0.1:PORT`, set while running.
     pub base: String,
     pub http: reqwest::Client,
-    pub backend: Backend,
     config_path: PathBuf,
     log_path: PathBuf,
     child: Option<Child>,
@@ -109,14 +107,6 @@ impl Server {
     /// A server with the default test configuration, running.
     pub async fn start_default(backend: Backend) -> Server {
         Self::builder(backend).start().await
-    }
-
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
-    }
-
-    pub fn config_path(&self) -> &Path {
-        &self.config_path
     }
 
     /// Everything the server processes wrote so far.
@@ -177,11 +167,6 @@ impl Server {
         if Instant::now() > deadline {
             panic!("stoa did not {what} within 30 s; log:\n{}", self.log());
         }
-    }
-
-    /// The process id of the running server.
-    pub fn pid(&self) -> u32 {
-        self.child.as_ref().expect("server running").id()
     }
 
     /// SIGKILL: the process dies without any chance to flush.
