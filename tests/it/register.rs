@@ -113,8 +113,8 @@ async fn registration_disabled_is_403_forbidden(b: Backend) {
     let mut with_auth = body;
     with_auth["auth"] = json!({ "type": "m.login.dummy", "session": "whatever" });
     s.post(&register_path(), None, with_auth).await.err(403, "M_FORBIDDEN");
-    let v = format!("/_matrix/client/v1/register/m.login.registration_token/validity?token=abc");
-    s.get(&v, None).await.err(403, "M_FORBIDDEN");
+    let v = "/_matrix/client/v1/register/m.login.registration_token/validity?token=abc";
+    s.get(v, None).await.err(403, "M_FORBIDDEN");
     s.login_resp("alice", "pw").await.err(403, "M_FORBIDDEN");
 }
 
