@@ -100,6 +100,43 @@ async fn key_server_publishes_a_signed_ed25519_key(b: Backend) {
     assert!(keys["old_verify_keys"].is_object(), "old_verify_keys must be an object: {keys}");
     let sigs = keys["signatures"]["localhost"].as_object().expect("signatures.localhost");
     assert!(ids.iter().any(|id| sigs.get(id).is_some_and(Value::is_string)), "not signed by its key: {keys}");
+    for id in ids.iter().filter(|id| sigs.contains_key(*id)) {
+        let key = keys["verify_keys"][id]["key"].as_str().expect("key");
+        let sig = sigs[id].as_str().expect("signature string");
+        assert!(verify_self_signature(&keys, key, sig), "signature by {id} does not verify: {keys}");
+    }
+}
+
+/// Matrix canonical JSON: sorted keys, no insignificant whitespace.
+fn canonical(v: &Value) -> String {
+    match v {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            let fields: Vec<String> = keys
+                .into_iter()
+                .map(|k| format!("{}:{}", Value::String(k.clone()), canonical(&map[k])))
+                .collect();
+            format!("{{{}}}", fields.join(","))
+        }
+        Value::Array(items) => format!("[{}]", items.iter().map(canonical).collect::<Vec<_>>().join(",")),
+        other => other.to_string(),
+    }
+}
+
+fn verify_self_signature(keys: &Value, key_b64: &str, sig_b64: &str) -> bool {
+    use base64::Engine;
+    use ed25519_dalek::{Signature, VerifyingKey};
+    let b64 = base64::engine::general_purpose::STANDARD_NO_PAD;
+    let (Ok(key), Ok(sig)) = (b64.decode(key_b64), b64.decode(sig_b64)) else { return false };
+    let (Ok(key), Ok(sig)) = (<[u8; 32]>::try_from(key), <[u8; 64]>::try_from(sig)) else { return false };
+    let Ok(key) = VerifyingKey::from_bytes(&key) else { return false };
+    let mut unsigned = keys.clone();
+    if let Some(obj) = unsigned.as_object_mut() {
+        obj.remove("signatures");
+        obj.remove("unsigned");
+    }
+    key.verify_strict(canonical(&unsigned).as_bytes(), &Signature::from_bytes(&sig)).is_ok()
 }
 
 async fn key_survives_restart(b: Backend) {
@@ -110,6 +147,25 @@ async fn key_survives_restart(b: Backend) {
     let after = get_server_keys(&s).await;
     assert_eq!(key_ids(&before), key_ids(&after));
     assert_eq!(before["verify_keys"], after["verify_keys"]);
+}
+
+/// The verifier above, checked on a document signed here.
+#[test]
+fn canonical_json_and_signature_check_agree() {
+    use base64::Engine;
+    use ed25519_dalek::{Signer, SigningKey};
+    let b64 = base64::engine::general_purpose::STANDARD_NO_PAD;
+    let key = SigningKey::from_bytes(&[7; 32]);
+    let mut doc = json!({ "b": 1, "a": { "d": [1, "x"], "c": null }, "unsigned": { "age": 5 } });
+    let mut to_sign = doc.clone();
+    to_sign.as_object_mut().expect("object").remove("unsigned");
+    assert_eq!(canonical(&to_sign), r#"{"a":{"c":null,"d":[1,"x"]},"b":1}"#);
+    let sig = b64.encode(key.sign(canonical(&to_sign).as_bytes()).to_bytes());
+    let public = b64.encode(key.verifying_key().to_bytes());
+    doc["signatures"] = json!({ "localhost": { "ed25519:t": sig.clone() } });
+    assert!(verify_self_signature(&doc, &public, &sig));
+    doc["b"] = json!(2);
+    assert!(!verify_self_signature(&doc, &public, &sig));
 }
 
 crate::per_backend!(
