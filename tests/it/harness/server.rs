@@ -122,7 +122,9 @@ impl Server {
         let mut log = OpenOptions::new().create(true).append(true).open(&self.log_path).expect("open log");
         writeln!(log, "===== starting stoa serve =====").ok();
         let err_log = log.try_clone().expect("clone log handle");
-        let child = Command::new(env!("CARGO_BIN_EXE_stoa"))
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_stoa"));
+        scrub_env(&mut cmd);
+        let child = cmd
             .arg("serve")
             .arg("--config")
             .arg(&self.config_path)
@@ -218,6 +220,7 @@ impl Server {
     }
 
     fn run_cli(&self, mut cmd: Command, stdin: Option<&str>) -> Output {
+        scrub_env(&mut cmd);
         cmd.env_remove("RUST_LOG").stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn stoa cli");
         {
@@ -246,6 +249,15 @@ impl Server {
         let mut f = File::create(&path).expect("create file");
         f.write_all(content.as_bytes()).expect("write file");
         path
+    }
+}
+
+/// Keeps the developer's environment (`STOA__…` overrides, `STOA_CONFIG`) out of tests.
+fn scrub_env(cmd: &mut Command) {
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("STOA_") && key != "STOA_TEST_POSTGRES_URL" {
+            cmd.env_remove(&key);
+        }
     }
 }
 
