@@ -78,6 +78,9 @@ async fn device_id_reuse_keeps_the_device(b: Backend) {
     let second = crate::harness::Session::from_json(s.login_body(login("Second name")).await.ok());
     assert_eq!(second.device_id, "MYDEVICE");
     assert_eq!(s.whoami(&second.access_token).await.ok()["device_id"], json!("MYDEVICE"));
+    // "If the client sets the device_id, the server will invalidate any access and refresh
+    // tokens previously assigned to that device."
+    s.assert_token_dead(&first.access_token).await;
     let devices = s.get(&format!("{V3}/devices"), second.token()).await.ok().clone();
     let mine: Vec<&Value> = devices["devices"]
         .as_array()
@@ -88,6 +91,29 @@ async fn device_id_reuse_keeps_the_device(b: Backend) {
     assert_eq!(mine.len(), 1, "{devices}");
     // initial_device_display_name is ignored for a known device.
     assert_eq!(mine[0]["display_name"], json!("First name"), "{devices}");
+}
+
+async fn device_id_of_another_user_is_not_taken_over(b: Backend) {
+    let s = Server::start_default(b).await;
+    let alice = s.register_with(json!({ "username": "alice", "password": "pw", "device_id": "SHARED" })).await;
+    s.register("bob", "pw").await;
+    let r = s
+        .login_body(json!({
+            "type": "m.login.password", "identifier": { "type": "m.id.user", "user": "bob" },
+            "password": "pw", "device_id": "SHARED",
+        }))
+        .await;
+    if r.status == 200 {
+        let bob = crate::harness::Session::from_json(&r.json);
+        assert_eq!(bob.user_id, "@bob:localhost");
+        s.get(&format!("{V3}/devices/SHARED"), bob.token()).await.ok();
+    } else {
+        r.assert_error_body();
+    }
+    // Alice's device and token are untouched either way.
+    s.assert_token_alive(&alice.access_token).await;
+    assert_eq!(s.whoami(&alice.access_token).await.ok()["device_id"], json!("SHARED"));
+    s.get(&format!("{V3}/devices/SHARED"), alice.token()).await.ok();
 }
 
 async fn initial_device_display_name_is_applied(b: Backend) {
@@ -128,6 +154,7 @@ crate::per_backend!(
     wrong_password_and_unknown_user_are_403,
     unknown_login_type_is_400,
     device_id_reuse_keeps_the_device,
+    device_id_of_another_user_is_not_taken_over,
     initial_device_display_name_is_applied,
     login_with_refresh_token,
 );
