@@ -101,14 +101,10 @@ pub fn parse_canonical(input: &[u8]) -> Result<Value, CanonicalJsonError> {
     let value = match parsed {
         Ok(value) => value,
         Err(error) => {
-            return Err(
-                fault.unwrap_or_else(|| CanonicalJsonError::MalformedJson(error.to_string()))
-            );
+            return Err(fault.unwrap_or_else(|| CanonicalJsonError::MalformedJson(error.to_string())));
         }
     };
-    deserializer
-        .end()
-        .map_err(|error| CanonicalJsonError::MalformedJson(error.to_string()))?;
+    deserializer.end().map_err(|error| CanonicalJsonError::MalformedJson(error.to_string()))?;
     Ok(value)
 }
 
@@ -126,10 +122,7 @@ pub fn check_pdu_size(event: &Value) -> Result<(), PduSizeError> {
             if let Some(Value::String(text)) = map.get(field)
                 && text.len() > MAX_PDU_FIELD_BYTES
             {
-                return Err(PduSizeError::FieldTooLong {
-                    field,
-                    size: text.len(),
-                });
+                return Err(PduSizeError::FieldTooLong { field, size: text.len() });
             }
         }
     }
@@ -288,9 +281,7 @@ impl<'de> Visitor<'de> for StrictSeed<'_> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let mut items = Vec::new();
-        while let Some(item) = seq.next_element_seed(StrictSeed {
-            fault: &mut *self.fault,
-        })? {
+        while let Some(item) = seq.next_element_seed(StrictSeed { fault: &mut *self.fault })? {
             items.push(item);
         }
         Ok(Value::Array(items))
@@ -303,9 +294,7 @@ impl<'de> Visitor<'de> for StrictSeed<'_> {
             if !seen.insert(key.clone()) {
                 return Err(self.refuse(CanonicalJsonError::DuplicateKey(key)));
             }
-            let item = access.next_value_seed(StrictSeed {
-                fault: &mut *self.fault,
-            })?;
+            let item = access.next_value_seed(StrictSeed { fault: &mut *self.fault })?;
             map.insert(key, item);
         }
         Ok(Value::Object(map))
@@ -325,14 +314,8 @@ mod tests {
     #[test]
     fn spec_appendix_examples() {
         assert_eq!(canon("{}"), "{}");
-        assert_eq!(
-            canon("{\n    \"one\": 1,\n    \"two\": \"Two\"\n}"),
-            r#"{"one":1,"two":"Two"}"#
-        );
-        assert_eq!(
-            canon("{\n    \"b\": \"2\",\n    \"a\": \"1\"\n}"),
-            r#"{"a":"1","b":"2"}"#
-        );
+        assert_eq!(canon("{\n    \"one\": 1,\n    \"two\": \"Two\"\n}"), r#"{"one":1,"two":"Two"}"#);
+        assert_eq!(canon("{\n    \"b\": \"2\",\n    \"a\": \"1\"\n}"), r#"{"a":"1","b":"2"}"#);
         assert_eq!(canon(r#"{"b":"2","a":"1"}"#), r#"{"a":"1","b":"2"}"#);
         let nested = r#"{
             "auth": {
@@ -361,10 +344,7 @@ mod tests {
     fn spec_float_example_is_refused_not_coerced() {
         // The appendix shows `1e10` normalised to an integer; Stoa refuses exponent forms instead.
         let value: Value = serde_json::from_str(r#"{"a": -0, "b": 1e10}"#).unwrap();
-        assert!(matches!(
-            to_canonical_string(&value),
-            Err(CanonicalJsonError::FloatNotAllowed(_))
-        ));
+        assert!(matches!(to_canonical_string(&value), Err(CanonicalJsonError::FloatNotAllowed(_))));
         assert!(matches!(
             parse_canonical_str(r#"{"a": 0, "b": 1e10}"#),
             Err(CanonicalJsonError::FloatNotAllowed(_))
@@ -375,15 +355,10 @@ mod tests {
     fn integer_bounds() {
         let max = json!(MAX_SAFE_INTEGER);
         assert_eq!(to_canonical_string(&max).unwrap(), "9007199254740991");
-        assert_eq!(
-            to_canonical_string(&json!(MIN_SAFE_INTEGER)).unwrap(),
-            "-9007199254740991"
-        );
+        assert_eq!(to_canonical_string(&json!(MIN_SAFE_INTEGER)).unwrap(), "-9007199254740991");
         assert_eq!(
             to_canonical_string(&json!(MAX_SAFE_INTEGER + 1)),
-            Err(CanonicalJsonError::IntegerOutOfRange(
-                "9007199254740992".into()
-            ))
+            Err(CanonicalJsonError::IntegerOutOfRange("9007199254740992".into()))
         );
         assert!(matches!(
             to_canonical_string(&json!(MIN_SAFE_INTEGER - 1)),
@@ -394,19 +369,11 @@ mod tests {
             Err(CanonicalJsonError::IntegerOutOfRange(_))
         ));
 
-        assert_eq!(
-            parse_canonical_str("9007199254740991").unwrap(),
-            json!(MAX_SAFE_INTEGER)
-        );
-        assert_eq!(
-            parse_canonical_str("-9007199254740991").unwrap(),
-            json!(MIN_SAFE_INTEGER)
-        );
+        assert_eq!(parse_canonical_str("9007199254740991").unwrap(), json!(MAX_SAFE_INTEGER));
+        assert_eq!(parse_canonical_str("-9007199254740991").unwrap(), json!(MIN_SAFE_INTEGER));
         assert_eq!(
             parse_canonical_str("9007199254740992"),
-            Err(CanonicalJsonError::IntegerOutOfRange(
-                "9007199254740992".into()
-            ))
+            Err(CanonicalJsonError::IntegerOutOfRange("9007199254740992".into()))
         );
         assert!(matches!(
             parse_canonical_str("-9007199254740992"),
@@ -430,21 +397,9 @@ mod tests {
                 Err(CanonicalJsonError::FloatNotAllowed(_))
             ));
         }
-        for text in [
-            "1.0",
-            "0.5",
-            "1e3",
-            "1E3",
-            "-1e-3",
-            "-0",
-            "[2.0]",
-            "{\"a\":{\"b\":3.5}}",
-        ] {
+        for text in ["1.0", "0.5", "1e3", "1E3", "-1e-3", "-0", "[2.0]", "{\"a\":{\"b\":3.5}}"] {
             assert!(
-                matches!(
-                    parse_canonical_str(text),
-                    Err(CanonicalJsonError::FloatNotAllowed(_))
-                ),
+                matches!(parse_canonical_str(text), Err(CanonicalJsonError::FloatNotAllowed(_))),
                 "{text} should be refused"
             );
         }
@@ -452,17 +407,15 @@ mod tests {
 
     #[test]
     fn escapes_are_shortest() {
-        let value = json!(
-            "quote\" backslash\\ slash/ \u{08}\u{0C}\n\r\t \u{00}\u{01}\u{1f} \u{7f} é 😀 \u{2028}"
-        );
+        let value =
+            json!("quote\" backslash\\ slash/ \u{08}\u{0C}\n\r\t \u{00}\u{01}\u{1f} \u{7f} é 😀 \u{2028}");
         assert_eq!(
             to_canonical_string(&value).unwrap(),
             "\"quote\\\" backslash\\\\ slash/ \\b\\f\\n\\r\\t \\u0000\\u0001\\u001f \u{7f} é 😀 \u{2028}\""
         );
         // Escaped input is decoded and re-emitted raw.
         assert_eq!(
-            to_canonical_string(&parse_canonical_str(r#""\u00e9\ud83d\ude00\/""#).unwrap())
-                .unwrap(),
+            to_canonical_string(&parse_canonical_str(r#""\u00e9\ud83d\ude00\/""#).unwrap()).unwrap(),
             "\"é😀/\""
         );
     }
@@ -495,27 +448,18 @@ mod tests {
         let text = " { \"b\" : [true, false, null, -5, \"s\"], \"a\" : {} } ";
         let value = parse_canonical_str(text).unwrap();
         assert_eq!(value, json!({"a": {}, "b": [true, false, null, -5, "s"]}));
-        assert_eq!(
-            to_canonical_string(&value).unwrap(),
-            r#"{"a":{},"b":[true,false,null,-5,"s"]}"#
-        );
+        assert_eq!(to_canonical_string(&value).unwrap(), r#"{"a":{},"b":[true,false,null,-5,"s"]}"#);
     }
 
     #[test]
     fn parse_refuses_malformed_input() {
         for text in ["", "{", "{\"a\":1}x", "[1,]", "\"\\ud800\"", "nul"] {
             assert!(
-                matches!(
-                    parse_canonical_str(text),
-                    Err(CanonicalJsonError::MalformedJson(_))
-                ),
+                matches!(parse_canonical_str(text), Err(CanonicalJsonError::MalformedJson(_))),
                 "{text:?} should be malformed"
             );
         }
-        assert!(matches!(
-            parse_canonical(b"\"\xff\""),
-            Err(CanonicalJsonError::MalformedJson(_))
-        ));
+        assert!(matches!(parse_canonical(b"\"\xff\""), Err(CanonicalJsonError::MalformedJson(_))));
     }
 
     #[test]
@@ -546,9 +490,7 @@ mod tests {
         assert_eq!(check_pdu_size(&event_of_size(MAX_PDU_BYTES)), Ok(()));
         assert_eq!(
             check_pdu_size(&event_of_size(MAX_PDU_BYTES + 1)),
-            Err(PduSizeError::EventTooLarge {
-                size: MAX_PDU_BYTES + 1
-            })
+            Err(PduSizeError::EventTooLarge { size: MAX_PDU_BYTES + 1 })
         );
     }
 
@@ -556,35 +498,23 @@ mod tests {
     fn pdu_size_counts_signatures() {
         let mut event = event_of_size(MAX_PDU_BYTES);
         event["signatures"]["other.example"] = json!({"ed25519:x": "y"});
-        assert!(matches!(
-            check_pdu_size(&event),
-            Err(PduSizeError::EventTooLarge { .. })
-        ));
+        assert!(matches!(check_pdu_size(&event), Err(PduSizeError::EventTooLarge { .. })));
     }
 
     #[test]
     fn pdu_field_limits() {
         let ok = "t".repeat(MAX_PDU_FIELD_BYTES);
-        assert_eq!(
-            check_pdu_size(&json!({"type": ok, "state_key": ok, "sender": "@a:b"})),
-            Ok(())
-        );
+        assert_eq!(check_pdu_size(&json!({"type": ok, "state_key": ok, "sender": "@a:b"})), Ok(()));
         let long = "t".repeat(MAX_PDU_FIELD_BYTES + 1);
         assert_eq!(
             check_pdu_size(&json!({"type": long})),
-            Err(PduSizeError::FieldTooLong {
-                field: "type",
-                size: 256
-            })
+            Err(PduSizeError::FieldTooLong { field: "type", size: 256 })
         );
         // Bytes, not characters: 128 two-byte characters are 256 bytes.
         let wide = "é".repeat(128);
         assert_eq!(
             check_pdu_size(&json!({"type": "m.x", "state_key": wide})),
-            Err(PduSizeError::FieldTooLong {
-                field: "state_key",
-                size: 256
-            })
+            Err(PduSizeError::FieldTooLong { field: "state_key", size: 256 })
         );
     }
 
@@ -592,9 +522,7 @@ mod tests {
     fn pdu_with_float_is_not_canonical() {
         assert!(matches!(
             check_pdu_size(&json!({"type": "m.x", "content": {"n": 1.5}})),
-            Err(PduSizeError::NotCanonical(
-                CanonicalJsonError::FloatNotAllowed(_)
-            ))
+            Err(PduSizeError::NotCanonical(CanonicalJsonError::FloatNotAllowed(_)))
         ));
     }
 }

@@ -54,35 +54,25 @@ pub fn server_keys_response(
     validity: Duration,
     now_ms: u64,
 ) -> Result<Value, KeyServerError> {
-    let validity_ms =
-        u64::try_from(validity.as_millis()).map_err(|_| KeyServerError::ValidityOverflow)?;
-    let valid_until_ts = now_ms
-        .checked_add(validity_ms)
-        .ok_or(KeyServerError::ValidityOverflow)?;
+    let validity_ms = u64::try_from(validity.as_millis()).map_err(|_| KeyServerError::ValidityOverflow)?;
+    let valid_until_ts = now_ms.checked_add(validity_ms).ok_or(KeyServerError::ValidityOverflow)?;
 
     let mut old_verify_keys = Map::new();
     for old in old_keys {
         if old.key_id == current.key_id() {
-            return Err(KeyServerError::OldKeyReusesCurrentId {
-                key_id: old.key_id.clone(),
-            });
+            return Err(KeyServerError::OldKeyReusesCurrentId { key_id: old.key_id.clone() });
         }
         let entry = json!({
             "key": unpadded_base64::encode(old.public_key),
             "expired_ts": old.expired_ts,
         });
         if old_verify_keys.insert(old.key_id.clone(), entry).is_some() {
-            return Err(KeyServerError::DuplicateOldKey {
-                key_id: old.key_id.clone(),
-            });
+            return Err(KeyServerError::DuplicateOldKey { key_id: old.key_id.clone() });
         }
     }
 
     let mut verify_keys = Map::new();
-    verify_keys.insert(
-        current.key_id().to_owned(),
-        json!({ "key": current.public_key_base64() }),
-    );
+    verify_keys.insert(current.key_id().to_owned(), json!({ "key": current.public_key_base64() }));
 
     let mut response = json!({
         "server_name": server_name,
@@ -105,11 +95,7 @@ mod tests {
 
     fn old_key(version: &str, expired_ts: u64) -> OldVerifyKey {
         let key = ServerSigningKey::generate().unwrap();
-        OldVerifyKey {
-            key_id: format!("ed25519:{version}"),
-            public_key: key.public_key(),
-            expired_ts,
-        }
+        OldVerifyKey { key_id: format!("ed25519:{version}"), public_key: key.public_key(), expired_ts }
     }
 
     #[test]
@@ -117,19 +103,12 @@ mod tests {
         let key = ServerSigningKey::generate().unwrap();
         let old = old_key("a_old1", 1_600_000_000_000);
         let response =
-            server_keys_response("stoa.example", &key, std::slice::from_ref(&old), DAY, NOW)
-                .unwrap();
+            server_keys_response("stoa.example", &key, std::slice::from_ref(&old), DAY, NOW).unwrap();
 
-        assert_eq!(
-            verify_json(&response, "stoa.example", key.key_id(), &key.public_key()),
-            Ok(())
-        );
+        assert_eq!(verify_json(&response, "stoa.example", key.key_id(), &key.public_key()), Ok(()));
         assert_eq!(response["server_name"], "stoa.example");
         assert_eq!(response["valid_until_ts"], NOW + 86_400_000);
-        assert_eq!(
-            response["verify_keys"],
-            json!({ key.key_id(): { "key": key.public_key_base64() } })
-        );
+        assert_eq!(response["verify_keys"], json!({ key.key_id(): { "key": key.public_key_base64() } }));
         assert_eq!(
             response["old_verify_keys"],
             json!({
@@ -173,15 +152,11 @@ mod tests {
         let key = ServerSigningKey::from_seed("1", [7; 32]).unwrap();
         assert_eq!(
             server_keys_response("s", &key, &[old_key("1", 5)], DAY, NOW),
-            Err(KeyServerError::OldKeyReusesCurrentId {
-                key_id: "ed25519:1".into()
-            })
+            Err(KeyServerError::OldKeyReusesCurrentId { key_id: "ed25519:1".into() })
         );
         assert_eq!(
             server_keys_response("s", &key, &[old_key("2", 5), old_key("2", 6)], DAY, NOW),
-            Err(KeyServerError::DuplicateOldKey {
-                key_id: "ed25519:2".into()
-            })
+            Err(KeyServerError::DuplicateOldKey { key_id: "ed25519:2".into() })
         );
     }
 
@@ -195,9 +170,9 @@ mod tests {
         let beyond = u64::try_from(MAX_SAFE_INTEGER).unwrap();
         assert!(matches!(
             server_keys_response("s", &key, &[], DAY, beyond),
-            Err(KeyServerError::Signing(SigningError::NotCanonical(
-                CanonicalJsonError::IntegerOutOfRange(_)
-            )))
+            Err(KeyServerError::Signing(SigningError::NotCanonical(CanonicalJsonError::IntegerOutOfRange(
+                _
+            ))))
         ));
     }
 }

@@ -19,8 +19,7 @@ pub const ED25519: &str = "ed25519";
 const SEED_LENGTH: usize = 32;
 
 /// Characters used for generated key versions; the spec allows `[A-Za-z0-9_]`.
-const VERSION_ALPHABET: &[u8; 62] =
-    b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+const VERSION_ALPHABET: &[u8; 62] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
 
 /// Why a signing key could not be created, loaded or saved.
 #[derive(Debug, thiserror::Error)]
@@ -65,9 +64,7 @@ pub enum KeyError {
         line: usize,
     },
     /// A line names an algorithm other than ed25519.
-    #[error(
-        "signing key file {path}, line {line}: unsupported algorithm {algorithm:?}, expected ed25519"
-    )]
+    #[error("signing key file {path}, line {line}: unsupported algorithm {algorithm:?}, expected ed25519")]
     UnsupportedAlgorithm {
         /// The key file.
         path: PathBuf,
@@ -128,14 +125,9 @@ impl ServerSigningKey {
     /// Rebuilds a key from its version and 32-byte seed (used for loading and for test vectors).
     pub fn from_seed(version: &str, seed: [u8; SEED_LENGTH]) -> Result<Self, KeyError> {
         if !is_valid_version(version) {
-            return Err(KeyError::InvalidVersion {
-                version: version.to_owned(),
-            });
+            return Err(KeyError::InvalidVersion { version: version.to_owned() });
         }
-        Ok(Self {
-            key_id: format!("{ED25519}:{version}"),
-            key: SigningKey::from_bytes(&seed),
-        })
+        Ok(Self { key_id: format!("{ED25519}:{version}"), key: SigningKey::from_bytes(&seed) })
     }
 
     /// The key identifier, `ed25519:<version>`, under which signatures are filed.
@@ -145,9 +137,7 @@ impl ServerSigningKey {
 
     /// The version part of the key identifier.
     pub fn version(&self) -> &str {
-        self.key_id
-            .strip_prefix("ed25519:")
-            .unwrap_or(self.key_id.as_str())
+        self.key_id.strip_prefix("ed25519:").unwrap_or(self.key_id.as_str())
     }
 
     /// The raw public key, for verifying our own signatures.
@@ -167,24 +157,16 @@ impl ServerSigningKey {
 
     /// Reads a key from a Synapse-format key file, using the first key line.
     pub fn load(path: &Path) -> Result<Self, KeyError> {
-        let contents = fs::read_to_string(path).map_err(|source| KeyError::ReadFailed {
-            path: path.to_owned(),
-            source,
-        })?;
+        let contents = fs::read_to_string(path)
+            .map_err(|source| KeyError::ReadFailed { path: path.to_owned(), source })?;
         parse_key_file(&contents, path)
     }
 
     /// Writes the key to a Synapse-format key file, atomically and readable only by its owner.
     pub fn save(&self, path: &Path) -> Result<(), KeyError> {
-        let line = format!(
-            "{ED25519} {} {}\n",
-            self.version(),
-            unpadded_base64::encode(self.key.to_bytes())
-        );
-        write_atomically(path, line.as_bytes()).map_err(|source| KeyError::WriteFailed {
-            path: path.to_owned(),
-            source,
-        })
+        let line = format!("{ED25519} {} {}\n", self.version(), unpadded_base64::encode(self.key.to_bytes()));
+        write_atomically(path, line.as_bytes())
+            .map_err(|source| KeyError::WriteFailed { path: path.to_owned(), source })
     }
 
     /// Loads the key file if it exists, otherwise generates a key and saves it there.
@@ -196,10 +178,7 @@ impl ServerSigningKey {
                 key.save(path)?;
                 Ok(key)
             }
-            Err(source) => Err(KeyError::ReadFailed {
-                path: path.to_owned(),
-                source,
-            }),
+            Err(source) => Err(KeyError::ReadFailed { path: path.to_owned(), source }),
         }
     }
 }
@@ -216,10 +195,7 @@ impl fmt::Debug for ServerSigningKey {
 
 /// Whether a key version fits the spec's `[A-Za-z0-9_]+`.
 fn is_valid_version(version: &str) -> bool {
-    !version.is_empty()
-        && version
-            .bytes()
-            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'_')
+    !version.is_empty() && version.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'_')
 }
 
 /// Makes a version of the form `a_XXXX` from uniformly chosen alphanumerics.
@@ -251,19 +227,14 @@ fn parse_key_file(contents: &str, path: &Path) -> Result<ServerSigningKey, KeyEr
             first = Some(key);
         }
     }
-    first.ok_or_else(|| KeyError::EmptyFile {
-        path: path.to_owned(),
-    })
+    first.ok_or_else(|| KeyError::EmptyFile { path: path.to_owned() })
 }
 
 /// Parses one `ed25519 <version> <seed>` line.
 fn parse_key_line(text: &str, path: &Path, line: usize) -> Result<ServerSigningKey, KeyError> {
     let fields: Vec<&str> = text.split_whitespace().collect();
     let [algorithm, version, seed_base64] = fields.as_slice() else {
-        return Err(KeyError::MalformedLine {
-            path: path.to_owned(),
-            line,
-        });
+        return Err(KeyError::MalformedLine { path: path.to_owned(), line });
     };
     if *algorithm != ED25519 {
         return Err(KeyError::UnsupportedAlgorithm {
@@ -284,15 +255,11 @@ fn parse_key_line(text: &str, path: &Path, line: usize) -> Result<ServerSigningK
         line,
         source,
     })?;
-    let seed: [u8; SEED_LENGTH] =
-        bytes
-            .as_slice()
-            .try_into()
-            .map_err(|_| KeyError::WrongSeedLength {
-                path: path.to_owned(),
-                line,
-                length: bytes.len(),
-            })?;
+    let seed: [u8; SEED_LENGTH] = bytes.as_slice().try_into().map_err(|_| KeyError::WrongSeedLength {
+        path: path.to_owned(),
+        line,
+        length: bytes.len(),
+    })?;
     ServerSigningKey::from_seed(version, seed)
 }
 
@@ -340,11 +307,7 @@ fn write_new_private_file(path: &Path, contents: &[u8]) -> io::Result<()> {
 
 /// Makes a rename durable by syncing the directory that holds it (a no-op off unix).
 fn sync_directory(directory: &Path) -> io::Result<()> {
-    if cfg!(unix) {
-        File::open(directory)?.sync_all()
-    } else {
-        Ok(())
-    }
+    if cfg!(unix) { File::open(directory)?.sync_all() } else { Ok(()) }
 }
 
 /// Lowercase hex, for temporary file names.
@@ -359,10 +322,7 @@ mod tests {
     const SPEC_SEED: &str = "YJDBA9Xnr2sVqXD9Vj7XVUnmFZcZrlw8Md7kMW+3XA1";
 
     fn spec_key() -> ServerSigningKey {
-        let seed: [u8; 32] = unpadded_base64::decode(SPEC_SEED)
-            .unwrap()
-            .try_into()
-            .unwrap();
+        let seed: [u8; 32] = unpadded_base64::decode(SPEC_SEED).unwrap().try_into().unwrap();
         ServerSigningKey::from_seed("1", seed).unwrap()
     }
 
@@ -406,10 +366,7 @@ mod tests {
         let key = spec_key();
         key.save(&path).unwrap();
         let seed = unpadded_base64::encode(unpadded_base64::decode(SPEC_SEED).unwrap());
-        assert_eq!(
-            fs::read_to_string(&path).unwrap(),
-            format!("ed25519 1 {seed}\n")
-        );
+        assert_eq!(fs::read_to_string(&path).unwrap(), format!("ed25519 1 {seed}\n"));
         let loaded = ServerSigningKey::load(&path).unwrap();
         assert_eq!(loaded.key_id(), "ed25519:1");
         assert_eq!(loaded.public_key(), key.public_key());
@@ -467,21 +424,11 @@ mod tests {
         let cases: [(&str, Expectation); 7] = [
             ("", |e| matches!(e, KeyError::EmptyFile { .. })),
             ("\n  \n", |e| matches!(e, KeyError::EmptyFile { .. })),
-            ("ed25519 1", |e| {
-                matches!(e, KeyError::MalformedLine { line: 1, .. })
-            }),
-            ("\ncurve25519 1 AAAA", |e| {
-                matches!(e, KeyError::UnsupportedAlgorithm { line: 2, .. })
-            }),
-            ("ed25519 a:b AAAA", |e| {
-                matches!(e, KeyError::InvalidVersionInFile { .. })
-            }),
-            ("ed25519 1 !!!!", |e| {
-                matches!(e, KeyError::BadBase64 { .. })
-            }),
-            ("ed25519 1 AAAA", |e| {
-                matches!(e, KeyError::WrongSeedLength { length: 3, .. })
-            }),
+            ("ed25519 1", |e| matches!(e, KeyError::MalformedLine { line: 1, .. })),
+            ("\ncurve25519 1 AAAA", |e| matches!(e, KeyError::UnsupportedAlgorithm { line: 2, .. })),
+            ("ed25519 a:b AAAA", |e| matches!(e, KeyError::InvalidVersionInFile { .. })),
+            ("ed25519 1 !!!!", |e| matches!(e, KeyError::BadBase64 { .. })),
+            ("ed25519 1 AAAA", |e| matches!(e, KeyError::WrongSeedLength { length: 3, .. })),
         ];
         for (contents, expected) in cases {
             let error = parse_key_file(contents, path).unwrap_err();

@@ -96,11 +96,7 @@ pub enum ContentHashError {
 
 /// Signs a JSON object as `server_name` with `key`, adding the signature under
 /// `signatures.<server_name>.<key_id>` while keeping every other signature already present.
-pub fn sign_json(
-    value: &mut Value,
-    server_name: &str,
-    key: &ServerSigningKey,
-) -> Result<(), SigningError> {
+pub fn sign_json(value: &mut Value, server_name: &str, key: &ServerSigningKey) -> Result<(), SigningError> {
     let payload = signing_payload(value).map_err(|error| match error {
         PayloadError::NotAnObject => SigningError::NotAnObject,
         PayloadError::NotCanonical(inner) => SigningError::NotCanonical(inner),
@@ -109,15 +105,11 @@ pub fn sign_json(
     let Value::Object(object) = value else {
         return Err(SigningError::NotAnObject);
     };
-    let signatures = object
-        .entry("signatures")
-        .or_insert_with(|| Value::Object(Map::new()));
+    let signatures = object.entry("signatures").or_insert_with(|| Value::Object(Map::new()));
     let Value::Object(by_server) = signatures else {
         return Err(SigningError::SignaturesMalformed);
     };
-    let server_entry = by_server
-        .entry(server_name)
-        .or_insert_with(|| Value::Object(Map::new()));
+    let server_entry = by_server.entry(server_name).or_insert_with(|| Value::Object(Map::new()));
     let Value::Object(by_key) = server_entry else {
         return Err(SigningError::SignaturesMalformed);
     };
@@ -145,23 +137,17 @@ pub fn verify_json(
             server_name: server_name.to_owned(),
             key_id: key_id.to_owned(),
         })?;
-    let signature_bytes =
-        unpadded_base64::decode(encoded).map_err(|_| VerifyError::SignatureNotBase64 {
+    let signature_bytes = unpadded_base64::decode(encoded).map_err(|_| VerifyError::SignatureNotBase64 {
+        server_name: server_name.to_owned(),
+        key_id: key_id.to_owned(),
+    })?;
+    let signature_array: [u8; 64] =
+        signature_bytes.as_slice().try_into().map_err(|_| VerifyError::WrongSignatureLength {
             server_name: server_name.to_owned(),
             key_id: key_id.to_owned(),
+            length: signature_bytes.len(),
         })?;
-    let signature_array: [u8; 64] =
-        signature_bytes
-            .as_slice()
-            .try_into()
-            .map_err(|_| VerifyError::WrongSignatureLength {
-                server_name: server_name.to_owned(),
-                key_id: key_id.to_owned(),
-                length: signature_bytes.len(),
-            })?;
-    let invalid_key = || VerifyError::InvalidPublicKey {
-        key_id: key_id.to_owned(),
-    };
+    let invalid_key = || VerifyError::InvalidPublicKey { key_id: key_id.to_owned() };
     let key_array: [u8; 32] = public_key.try_into().map_err(|_| invalid_key())?;
     let verifying_key = VerifyingKey::from_bytes(&key_array).map_err(|_| invalid_key())?;
     let payload = signing_payload(value).map_err(|error| match error {
@@ -169,12 +155,9 @@ pub fn verify_json(
         PayloadError::NotCanonical(inner) => VerifyError::NotCanonical(inner),
     })?;
     // Strict verification refuses weak keys and malleable signatures, as libsodium does.
-    verifying_key
-        .verify_strict(&payload, &Signature::from_bytes(&signature_array))
-        .map_err(|_| VerifyError::BadSignature {
-            server_name: server_name.to_owned(),
-            key_id: key_id.to_owned(),
-        })
+    verifying_key.verify_strict(&payload, &Signature::from_bytes(&signature_array)).map_err(|_| {
+        VerifyError::BadSignature { server_name: server_name.to_owned(), key_id: key_id.to_owned() }
+    })
 }
 
 /// Computes an event's content hash: SHA-256 of its canonical JSON without `unsigned`,
@@ -199,9 +182,7 @@ pub fn add_content_hash(event: &mut Value) -> Result<(), SigningError> {
     let Value::Object(object) = event else {
         return Err(SigningError::NotAnObject);
     };
-    let hashes = object
-        .entry("hashes")
-        .or_insert_with(|| Value::Object(Map::new()));
+    let hashes = object.entry("hashes").or_insert_with(|| Value::Object(Map::new()));
     let Value::Object(hashes) = hashes else {
         return Err(SigningError::HashesMalformed);
     };
@@ -219,10 +200,7 @@ pub fn verify_content_hash(event: &Value) -> Result<(), ContentHashError> {
         .ok_or(ContentHashError::MissingHash)?;
     let actual = content_hash(event)?;
     // Compare decoded bytes so a padded but otherwise correct hash is still accepted.
-    match (
-        unpadded_base64::decode(recorded),
-        unpadded_base64::decode(&actual),
-    ) {
+    match (unpadded_base64::decode(recorded), unpadded_base64::decode(&actual)) {
         (Ok(left), Ok(right)) if left == right => Ok(()),
         _ => Err(ContentHashError::HashMismatch),
     }
@@ -317,10 +295,7 @@ mod tests {
             "unsigned": {"age_ts": 1000000}
         });
         add_content_hash(&mut event).unwrap();
-        assert_eq!(
-            event["hashes"]["sha256"],
-            "5jM4wQpv6lnBo7CLIghJuHdW+s2CMBJPUOGOC89ncos"
-        );
+        assert_eq!(event["hashes"]["sha256"], "5jM4wQpv6lnBo7CLIghJuHdW+s2CMBJPUOGOC89ncos");
         // Redaction leaves this event unchanged, so signing it directly matches the vector.
         sign_json(&mut event, "domain", &spec_key()).unwrap();
         assert_eq!(
@@ -345,38 +320,26 @@ mod tests {
             "unsigned": {"age_ts": 1000000}
         });
         add_content_hash(&mut event).unwrap();
-        assert_eq!(
-            event["hashes"]["sha256"],
-            "onLKD1bGljeBWQhWZ1kaP9SorVmRQNdN5aM2JYU2n/g"
-        );
+        assert_eq!(event["hashes"]["sha256"], "onLKD1bGljeBWQhWZ1kaP9SorVmRQNdN5aM2JYU2n/g");
     }
 
     #[test]
     fn content_hash_detects_tampering() {
         let mut event = json!({"type": "m.room.message", "content": {"body": "hi"}});
-        assert_eq!(
-            verify_content_hash(&event),
-            Err(ContentHashError::MissingHash)
-        );
+        assert_eq!(verify_content_hash(&event), Err(ContentHashError::MissingHash));
         add_content_hash(&mut event).unwrap();
         assert_eq!(verify_content_hash(&event), Ok(()));
         event["unsigned"] = json!({"age": 5});
         event["signatures"] = json!({"x": {"ed25519:y": "z"}});
         assert_eq!(verify_content_hash(&event), Ok(()));
         event["content"]["body"] = json!("bye");
-        assert_eq!(
-            verify_content_hash(&event),
-            Err(ContentHashError::HashMismatch)
-        );
+        assert_eq!(verify_content_hash(&event), Err(ContentHashError::HashMismatch));
     }
 
     #[test]
     fn content_hash_refuses_malformed_hashes_member() {
         let mut event = json!({"hashes": "nope"});
-        assert_eq!(
-            add_content_hash(&mut event),
-            Err(SigningError::HashesMalformed)
-        );
+        assert_eq!(add_content_hash(&mut event), Err(SigningError::HashesMalformed));
     }
 
     #[test]
@@ -384,15 +347,9 @@ mod tests {
         let key = spec_key();
         let mut value = json!({"a": [1, 2], "unsigned": {"age": 3}});
         sign_json(&mut value, "example.org", &key).unwrap();
-        assert_eq!(
-            verify_json(&value, "example.org", "ed25519:1", &key.public_key()),
-            Ok(())
-        );
+        assert_eq!(verify_json(&value, "example.org", "ed25519:1", &key.public_key()), Ok(()));
         value["unsigned"] = json!({"age": 99});
-        assert_eq!(
-            verify_json(&value, "example.org", "ed25519:1", &key.public_key()),
-            Ok(())
-        );
+        assert_eq!(verify_json(&value, "example.org", "ed25519:1", &key.public_key()), Ok(()));
     }
 
     #[test]
@@ -409,23 +366,14 @@ mod tests {
         assert_eq!(value["signatures"]["other.example"]["ed25519:z"], "abc");
         assert_eq!(value["signatures"]["domain"]["ed25519:old"], "def");
         assert!(value["signatures"]["domain"]["ed25519:1"].is_string());
-        assert_eq!(
-            verify_json(&value, "domain", "ed25519:1", &key.public_key()),
-            Ok(())
-        );
+        assert_eq!(verify_json(&value, "domain", "ed25519:1", &key.public_key()), Ok(()));
     }
 
     #[test]
     fn signing_refuses_what_it_cannot_sign() {
         let key = spec_key();
-        assert_eq!(
-            sign_json(&mut json!([1]), "d", &key),
-            Err(SigningError::NotAnObject)
-        );
-        assert!(matches!(
-            sign_json(&mut json!({"f": 1.5}), "d", &key),
-            Err(SigningError::NotCanonical(_))
-        ));
+        assert_eq!(sign_json(&mut json!([1]), "d", &key), Err(SigningError::NotAnObject));
+        assert!(matches!(sign_json(&mut json!({"f": 1.5}), "d", &key), Err(SigningError::NotCanonical(_))));
         assert_eq!(
             sign_json(&mut json!({"signatures": []}), "d", &key),
             Err(SigningError::SignaturesMalformed)
@@ -493,22 +441,13 @@ mod tests {
         let key = spec_key();
         let mut value = json!({});
         sign_json(&mut value, "domain", &key).unwrap();
-        let padded = format!(
-            "{}==",
-            value["signatures"]["domain"]["ed25519:1"].as_str().unwrap()
-        );
+        let padded = format!("{}==", value["signatures"]["domain"]["ed25519:1"].as_str().unwrap());
         value["signatures"]["domain"]["ed25519:1"] = json!(padded);
-        assert_eq!(
-            verify_json(&value, "domain", "ed25519:1", &key.public_key()),
-            Ok(())
-        );
+        assert_eq!(verify_json(&value, "domain", "ed25519:1", &key.public_key()), Ok(()));
     }
 
     #[test]
     fn sha256_primitive() {
-        assert_eq!(
-            sha256_unpadded_b64(b""),
-            "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU"
-        );
+        assert_eq!(sha256_unpadded_b64(b""), "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU");
     }
 }

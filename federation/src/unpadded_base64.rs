@@ -1,14 +1,18 @@
-//! Matrix's flavour of Base64: standard alphabet, written without padding, read with or without.
+//! Matrix's flavours of Base64: standard alphabet, written without padding, read with or without;
+//! and the URL-safe unpadded variant used for event IDs and room IDs from room version 4 on.
 
 use base64::Engine as _;
-use base64::alphabet::STANDARD;
+use base64::alphabet::{STANDARD, URL_SAFE};
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 
 /// Writes no `=` padding, as every Matrix key, signature and hash is sent unpadded.
-const WRITER: GeneralPurpose = GeneralPurpose::new(
-    &STANDARD,
-    GeneralPurposeConfig::new().with_encode_padding(false),
-);
+const WRITER: GeneralPurpose =
+    GeneralPurpose::new(&STANDARD, GeneralPurposeConfig::new().with_encode_padding(false));
+
+/// Writes the URL-safe alphabet (`-` and `_` for `+` and `/`) without padding, as the spec's
+/// "URL-safe unpadded Base64" that reference hashes are encoded with.
+const URL_SAFE_WRITER: GeneralPurpose =
+    GeneralPurpose::new(&URL_SAFE, GeneralPurposeConfig::new().with_encode_padding(false));
 
 /// Accepts input with or without padding, because the spec asks decoders to tolerate both, and
 /// with non-zero trailing bits, as Python-based servers do (the spec's own test seed has them).
@@ -26,6 +30,11 @@ pub type DecodeError = base64::DecodeError;
 /// Encodes bytes as unpadded standard Base64, the form Matrix puts on the wire.
 pub fn encode(bytes: impl AsRef<[u8]>) -> String {
     WRITER.encode(bytes)
+}
+
+/// Encodes bytes as URL-safe unpadded Base64, the form of hash-based event and room IDs.
+pub fn encode_url_safe(bytes: impl AsRef<[u8]>) -> String {
+    URL_SAFE_WRITER.encode(bytes)
 }
 
 /// Decodes standard Base64, padded or not, as received from other servers or read from key files.
@@ -55,6 +64,13 @@ mod tests {
     }
 
     #[test]
+    fn url_safe_swaps_the_last_two_characters() {
+        assert_eq!(encode_url_safe([0xfb, 0xff]), "-_8");
+        assert_eq!(encode([0xfb, 0xff]), "+/8");
+        assert_eq!(encode_url_safe("foob"), "Zm9vYg");
+    }
+
+    #[test]
     fn decoding_tolerates_padding() {
         assert_eq!(decode("Zg==").unwrap(), b"f");
         assert_eq!(decode("Zm8=").unwrap(), b"fo");
@@ -64,12 +80,7 @@ mod tests {
     fn decoding_tolerates_trailing_bits() {
         // `Zh` carries a stray low bit after the single byte `f`.
         assert_eq!(decode("Zh").unwrap(), b"f");
-        assert_eq!(
-            decode("YJDBA9Xnr2sVqXD9Vj7XVUnmFZcZrlw8Md7kMW+3XA1")
-                .unwrap()
-                .len(),
-            32
-        );
+        assert_eq!(decode("YJDBA9Xnr2sVqXD9Vj7XVUnmFZcZrlw8Md7kMW+3XA1").unwrap().len(), 32);
     }
 
     #[test]
