@@ -38,7 +38,9 @@ async fn room_account_data_roundtrip(b: Backend) {
     assert_eq!(s.get(&path, alice.token()).await.ok(), &json!({ "colour": "blue" }));
     // Room and global data of the same type do not mix, nor do rooms.
     s.get(&global(&alice.user_id, "org.example.tag"), alice.token()).await.err(404, "M_NOT_FOUND");
-    s.get(&in_room(&alice.user_id, "!other:localhost", "org.example.tag"), alice.token()).await.err(404, "M_NOT_FOUND");
+    s.get(&in_room(&alice.user_id, "!other:localhost", "org.example.tag"), alice.token())
+        .await
+        .err(404, "M_NOT_FOUND");
 }
 
 async fn other_users_account_data_is_forbidden(b: Backend) {
@@ -77,7 +79,9 @@ async fn server_managed_types_are_405(b: Backend) {
     let s = Server::start_default(b).await;
     let alice = s.register("alice", "pw").await;
     for ty in ["m.fully_read", "m.push_rules"] {
-        s.put(&global(&alice.user_id, ty), alice.token(), json!({ "event_id": "$x" })).await.err(405, "M_BAD_JSON");
+        s.put(&global(&alice.user_id, ty), alice.token(), json!({ "event_id": "$x" }))
+            .await
+            .err(405, "M_BAD_JSON");
         let r = s.put(&in_room(&alice.user_id, ROOM, ty), alice.token(), json!({ "event_id": "$x" })).await;
         r.err(405, "M_BAD_JSON");
         s.get(&in_room(&alice.user_id, ROOM, ty), alice.token()).await.err(404, "M_NOT_FOUND");

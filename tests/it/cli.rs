@@ -47,7 +47,8 @@ fn row(user: &str, role: &str, state: &str) -> (String, String, String) {
 async fn create_users_and_list_them(b: Backend) {
     let mut s = Server::builder(b).build().await;
     let pw = s.write_file("admin.pw", "admin-secret\n");
-    let o = s.cli(&["user", "create", "root", "--admin", "--password-file", pw.to_str().expect("path")], None);
+    let o =
+        s.cli(&["user", "create", "root", "--admin", "--password-file", pw.to_str().expect("path")], None);
     assert_success(&o);
     assert_eq!(stdout(&o).trim(), "@root:localhost");
     // Password from stdin, --config before the subcommand.
@@ -101,7 +102,9 @@ async fn reset_password_logs_out_everywhere(b: Backend) {
     let pw = s.write_file("new.pw", "new-pw\n");
     let o = s.cli(&["user", "reset-password", "alice", "--password-file", pw.to_str().expect("path")], None);
     assert_success(&o);
-    assert_failure(&s.cli(&["user", "reset-password", "nobody", "--password-file", pw.to_str().expect("path")], None));
+    assert_failure(
+        &s.cli(&["user", "reset-password", "nobody", "--password-file", pw.to_str().expect("path")], None),
+    );
     s.start().await;
     s.assert_token_dead(&alice.access_token).await;
     s.assert_token_dead(&phone.access_token).await;

@@ -21,7 +21,9 @@ async fn device_ids(s: &Server, who: &Session) -> Vec<String> {
 async fn list_devices_shows_own_devices_only(b: Backend) {
     let s = Server::start_default(b).await;
     let alice = s
-        .register_with(json!({ "username": "alice", "password": "pw", "initial_device_display_name": "Phone" }))
+        .register_with(
+            json!({ "username": "alice", "password": "pw", "initial_device_display_name": "Phone" }),
+        )
         .await;
     let laptop = s
         .login_body(json!({
@@ -74,7 +76,9 @@ async fn rename_device(b: Backend) {
     assert_eq!(s.get(&device_path("ADEV"), alice.token()).await.ok()["display_name"], json!("Renamed"));
     // Unknown device, or another user's device: 404, and nothing changes.
     s.put(&device_path("NOPE"), alice.token(), json!({ "display_name": "x" })).await.err(404, "M_NOT_FOUND");
-    s.put(&device_path("BDEV"), alice.token(), json!({ "display_name": "pwned" })).await.err(404, "M_NOT_FOUND");
+    s.put(&device_path("BDEV"), alice.token(), json!({ "display_name": "pwned" }))
+        .await
+        .err(404, "M_NOT_FOUND");
     assert_eq!(s.get(&device_path("BDEV"), bob.token()).await.ok()["display_name"], json!("Bob's"));
     s.get(&device_path("NOPE"), alice.token()).await.err(404, "M_NOT_FOUND");
     s.put(&device_path("ADEV"), alice.token(), json!({ "display_name": ["x"] })).await.err(400, "M_BAD_JSON");
@@ -91,12 +95,15 @@ async fn delete_device_requires_uia(b: Backend) {
     let r = s.delete(&path, alice.token(), None).await;
     assert!(r.status == 401 || r.status == 400, "DELETE without body -> {}: {}", r.status, r.text);
     // Wrong password: refused, device intact.
-    let r = s.delete(&path, alice.token(), Some(json!({ "auth": password_auth("alice", "bad", &session) }))).await;
+    let r = s
+        .delete(&path, alice.token(), Some(json!({ "auth": password_auth("alice", "bad", &session) })))
+        .await;
     r.err(401, "M_FORBIDDEN");
     s.assert_token_alive(&phone.access_token).await;
     assert!(device_ids(&s, &alice).await.contains(&phone.device_id));
     // Right password.
-    let r = s.delete(&path, alice.token(), Some(json!({ "auth": password_auth("alice", "pw", &session) }))).await;
+    let r =
+        s.delete(&path, alice.token(), Some(json!({ "auth": password_auth("alice", "pw", &session) }))).await;
     r.ok();
     s.assert_token_dead(&phone.access_token).await;
     assert!(!device_ids(&s, &alice).await.contains(&phone.device_id));
@@ -112,8 +119,15 @@ async fn cannot_delete_another_users_device(b: Backend) {
     let r = s.delete(&path, alice.token(), Some(json!({}))).await;
     if r.status == 401 {
         let session = r.uia();
-        let r = s.delete(&path, alice.token(), Some(json!({ "auth": password_auth("alice", "pw", &session) }))).await;
-        assert!(r.status == 404 || r.status == 200, "deleting bob's device as alice -> {}: {}", r.status, r.text);
+        let r = s
+            .delete(&path, alice.token(), Some(json!({ "auth": password_auth("alice", "pw", &session) })))
+            .await;
+        assert!(
+            r.status == 404 || r.status == 200,
+            "deleting bob's device as alice -> {}: {}",
+            r.status,
+            r.text
+        );
     } else {
         r.err(404, "M_NOT_FOUND");
     }
@@ -145,11 +159,20 @@ async fn delete_devices_in_bulk(b: Backend) {
     let ids = json!([one.device_id.clone(), two.device_id.clone(), "NOSUCHDEVICE"]);
     s.post(&path, None, json!({ "devices": ids.clone() })).await.err(401, "M_MISSING_TOKEN");
     s.post(&path, alice.token(), json!({ "devices": "notalist" })).await.err(400, "M_BAD_JSON");
-    let session = s.post(&path, alice.token(), json!({ "devices": ids.clone() })).await.uia_flow(&["m.login.password"]);
-    let r = s.post(&path, alice.token(), json!({ "devices": ids.clone(), "auth": password_auth("alice", "no", &session) })).await;
+    let session =
+        s.post(&path, alice.token(), json!({ "devices": ids.clone() })).await.uia_flow(&["m.login.password"]);
+    let r = s
+        .post(
+            &path,
+            alice.token(),
+            json!({ "devices": ids.clone(), "auth": password_auth("alice", "no", &session) }),
+        )
+        .await;
     r.err(401, "M_FORBIDDEN");
     s.assert_token_alive(&one.access_token).await;
-    let r = s.post(&path, alice.token(), json!({ "devices": ids, "auth": password_auth("alice", "pw", &session) })).await;
+    let r = s
+        .post(&path, alice.token(), json!({ "devices": ids, "auth": password_auth("alice", "pw", &session) }))
+        .await;
     r.ok();
     s.assert_token_dead(&one.access_token).await;
     s.assert_token_dead(&two.access_token).await;

@@ -80,4 +80,9 @@ async fn invalid_filters_are_400(b: Backend) {
     s.raw(Method::POST, &path, alice.token(), Some(b"{\"room\":".to_vec())).await.err(400, "M_NOT_JSON");
 }
 
-crate::per_backend!(create_and_fetch_filter, other_users_filters_are_off_limits, unknown_filter_is_404, invalid_filters_are_400,);
+crate::per_backend!(
+    create_and_fetch_filter,
+    other_users_filters_are_off_limits,
+    unknown_filter_is_404,
+    invalid_filters_are_400,
+);

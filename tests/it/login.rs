@@ -95,7 +95,8 @@ async fn device_id_reuse_keeps_the_device(b: Backend) {
 
 async fn device_id_of_another_user_is_not_taken_over(b: Backend) {
     let s = Server::start_default(b).await;
-    let alice = s.register_with(json!({ "username": "alice", "password": "pw", "device_id": "SHARED" })).await;
+    let alice =
+        s.register_with(json!({ "username": "alice", "password": "pw", "device_id": "SHARED" })).await;
     s.register("bob", "pw").await;
     let r = s
         .login_body(json!({

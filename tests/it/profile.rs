@@ -15,7 +15,9 @@ async fn set_and_get_displayname_and_avatar(b: Backend) {
     s.put(&field(me, "displayname"), alice.token(), json!({ "displayname": "Alice A." })).await.ok();
     let v = s.get(&field(me, "displayname"), alice.token()).await.ok().clone();
     assert_eq!(v, json!({ "displayname": "Alice A." }));
-    s.put(&field(me, "avatar_url"), alice.token(), json!({ "avatar_url": "mxc://localhost/abcdef" })).await.ok();
+    s.put(&field(me, "avatar_url"), alice.token(), json!({ "avatar_url": "mxc://localhost/abcdef" }))
+        .await
+        .ok();
     let v = s.get(&field(me, "avatar_url"), alice.token()).await.ok().clone();
     assert_eq!(v, json!({ "avatar_url": "mxc://localhost/abcdef" }));
     let all = s.get(&format!("{V3}/profile/{}", enc(me)), alice.token()).await.ok().clone();
@@ -50,7 +52,10 @@ async fn cannot_set_another_users_profile(b: Backend) {
     s.put(&field(&bob.user_id, "avatar_url"), alice.token(), json!({ "avatar_url": "mxc://localhost/x" }))
         .await
         .err(403, "M_FORBIDDEN");
-    assert_eq!(s.get(&field(&bob.user_id, "displayname"), bob.token()).await.ok()["displayname"], json!("Bob"));
+    assert_eq!(
+        s.get(&field(&bob.user_id, "displayname"), bob.token()).await.ok()["displayname"],
+        json!("Bob")
+    );
     s.get(&field(&bob.user_id, "avatar_url"), bob.token()).await.err(404, "M_NOT_FOUND");
 }
 
@@ -60,10 +65,13 @@ async fn profile_bad_requests(b: Backend) {
     let me = alice.user_id.clone();
     s.put(&field(&me, "displayname"), alice.token(), json!({ "displayname": "Alice" })).await.ok();
     s.put(&field(&me, "displayname"), None, json!({ "displayname": "x" })).await.err(401, "M_MISSING_TOKEN");
-    s.put(&field(&me, "displayname"), Some("bogus"), json!({ "displayname": "x" })).await.err(401, "M_UNKNOWN_TOKEN");
+    s.put(&field(&me, "displayname"), Some("bogus"), json!({ "displayname": "x" }))
+        .await
+        .err(401, "M_UNKNOWN_TOKEN");
     let r = s.put(&field(&me, "displayname"), alice.token(), json!({ "displayname": 12 })).await;
     r.err_one_of(&[(400, "M_BAD_JSON"), (400, "M_INVALID_PARAM")]);
-    let r = s.raw(reqwest::Method::PUT, &field(&me, "displayname"), alice.token(), Some(b"{oops".to_vec())).await;
+    let r =
+        s.raw(reqwest::Method::PUT, &field(&me, "displayname"), alice.token(), Some(b"{oops".to_vec())).await;
     r.err(400, "M_NOT_JSON");
     assert_eq!(s.get(&field(&me, "displayname"), alice.token()).await.ok()["displayname"], json!("Alice"));
     // A path segment that is not a user ID.

@@ -12,7 +12,8 @@ fn assert_limited(r: &Resp) {
     if let Some(ms) = r.json.get("retry_after_ms") {
         assert!(ms.as_i64().is_some_and(|ms| ms > 0), "retry_after_ms: {}", r.text);
     }
-    let retry = r.header("retry-after").unwrap_or_else(|| panic!("429 without Retry-After header: {}", r.text));
+    let retry =
+        r.header("retry-after").unwrap_or_else(|| panic!("429 without Retry-After header: {}", r.text));
     assert!(retry.trim().parse::<u64>().is_ok_and(|secs| secs >= 1), "Retry-After {retry:?}");
 }
 
@@ -74,4 +75,9 @@ async fn registration_per_ip_limit(b: Backend) {
     assert!(created <= 2, "{created} registrations passed a burst of 2");
 }
 
-crate::per_backend!(login_per_ip_limit, login_per_account_limit, failed_login_per_account_limit, registration_per_ip_limit,);
+crate::per_backend!(
+    login_per_ip_limit,
+    login_per_account_limit,
+    failed_login_per_account_limit,
+    registration_per_ip_limit,
+);

@@ -90,6 +90,40 @@ async fn username_taken_while_in_uia_is_refused(b: Backend) {
     s.login("alice", "second").await;
 }
 
+async fn concurrent_registrations_of_one_name_yield_one_account(b: Backend) {
+    let s = Server::start_default(b).await;
+    let mut bodies = Vec::new();
+    for pw in ["first", "second", "third", "fourth"] {
+        let body = json!({ "username": "alice", "password": pw });
+        let session = s.register_session(&body).await;
+        let mut done = body;
+        done["auth"] = json!({ "type": "m.login.dummy", "session": session });
+        bodies.push(done);
+    }
+    let path = register_path();
+    let (a, b2, c, d) = tokio::join!(
+        s.post(&path, None, bodies[0].clone()),
+        s.post(&path, None, bodies[1].clone()),
+        s.post(&path, None, bodies[2].clone()),
+        s.post(&path, None, bodies[3].clone()),
+    );
+    let results = [a, b2, c, d];
+    let winners: Vec<usize> = (0..4).filter(|&i| results[i].status == 200).collect();
+    assert_eq!(winners.len(), 1, "exactly one registration must win: {results:?}");
+    for (i, r) in results.iter().enumerate() {
+        if i != winners[0] {
+            r.err(400, "M_USER_IN_USE");
+        }
+    }
+    let winning_pw = bodies[winners[0]]["password"].as_str().expect("password");
+    s.login("alice", winning_pw).await;
+    for (i, body) in bodies.iter().enumerate() {
+        if i != winners[0] {
+            s.login_resp("alice", body["password"].as_str().expect("pw")).await.err(403, "M_FORBIDDEN");
+        }
+    }
+}
+
 async fn invalid_usernames_are_400_invalid_username(b: Backend) {
     let s = Server::start_default(b).await;
     // "@" + localpart + ":localhost" (10 bytes) must be at most 255 bytes.
@@ -278,6 +312,7 @@ crate::per_backend!(
     refresh_token_requested_at_registration,
     taken_username_is_400_user_in_use_before_uia,
     username_taken_while_in_uia_is_refused,
+    concurrent_registrations_of_one_name_yield_one_account,
     invalid_usernames_are_400_invalid_username,
     registration_disabled_is_403_forbidden,
     guest_registration_when_guests_off_is_403,
