@@ -6,6 +6,10 @@
 mod account_data;
 mod accounts;
 mod column_values;
+#[cfg(test)]
+mod concurrency_tests;
+#[cfg(test)]
+pub mod conformance_fixture;
 mod devices;
 mod filters;
 mod migrations;
