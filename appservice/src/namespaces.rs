@@ -20,11 +20,7 @@ impl Namespace {
         // \A and \z sit outside the group, so flags such as (?m) inside the
         // pattern cannot loosen the anchoring.
         let regex = Regex::new(&format!(r"\A(?:{pattern})\z"))?;
-        Ok(Self {
-            exclusive,
-            pattern: pattern.to_owned(),
-            regex,
-        })
+        Ok(Self { exclusive, pattern: pattern.to_owned(), regex })
     }
 
     /// Whether only this application service may manage matching entities.
@@ -54,11 +50,7 @@ pub struct Namespaces {
 impl Namespaces {
     /// Gathers already-compiled namespace lists.
     pub fn new(users: Vec<Namespace>, aliases: Vec<Namespace>, rooms: Vec<Namespace>) -> Self {
-        Self {
-            users,
-            aliases,
-            rooms,
-        }
+        Self { users, aliases, rooms }
     }
 
     /// The user-ID namespaces, for inspection.
@@ -111,9 +103,7 @@ impl Namespaces {
 
 /// Whether any namespace in `list` (only exclusive ones if asked) matches.
 fn any_match(list: &[Namespace], identifier: &str, exclusive_only: bool) -> bool {
-    list.iter()
-        .filter(|ns| !exclusive_only || ns.exclusive)
-        .any(|ns| ns.matches(identifier))
+    list.iter().filter(|ns| !exclusive_only || ns.exclusive).any(|ns| ns.matches(identifier))
 }
 
 #[cfg(test)]

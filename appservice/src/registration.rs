@@ -32,20 +32,14 @@ impl Registration {
     /// Reads and validates the registration file at `path`; errors name it.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self, RegistrationError> {
         let path = path.as_ref();
-        let text =
-            std::fs::read_to_string(path).map_err(|source| RegistrationError::Unreadable {
-                origin: path.to_owned(),
-                source,
-            })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| RegistrationError::Unreadable { origin: path.to_owned(), source })?;
         Self::from_yaml_str(&text, path)
     }
 
     /// Parses and validates registration YAML held in memory; `origin` is the
     /// name errors and [`Registration::origin`] report for it.
-    pub fn from_yaml_str(
-        text: &str,
-        origin: impl Into<PathBuf>,
-    ) -> Result<Self, RegistrationError> {
+    pub fn from_yaml_str(text: &str, origin: impl Into<PathBuf>) -> Result<Self, RegistrationError> {
         let origin = origin.into();
         let raw: RawRegistration = match serde_yaml::from_str(text) {
             Ok(raw) => raw,
@@ -150,13 +144,8 @@ impl fmt::Debug for Registration {
 
 /// Loads every file in `paths` and checks them against each other (see
 /// [`check_distinct`]); the first problem found is returned.
-pub fn load_registrations<P: AsRef<Path>>(
-    paths: &[P],
-) -> Result<Vec<Registration>, RegistrationError> {
-    let registrations = paths
-        .iter()
-        .map(Registration::from_file)
-        .collect::<Result<Vec<_>, _>>()?;
+pub fn load_registrations<P: AsRef<Path>>(paths: &[P]) -> Result<Vec<Registration>, RegistrationError> {
+    let registrations = paths.iter().map(Registration::from_file).collect::<Result<Vec<_>, _>>()?;
     check_distinct(&registrations)?;
     Ok(registrations)
 }
@@ -255,18 +244,12 @@ impl RawRegistration {
             return Err(RegistrationError::SameTokens { origin });
         }
         if !is_valid_localpart(&sender_localpart) {
-            return Err(RegistrationError::InvalidSenderLocalpart {
-                origin,
-                localpart: sender_localpart,
-            });
+            return Err(RegistrationError::InvalidSenderLocalpart { origin, localpart: sender_localpart });
         }
         if let Some(url) = &url
             && !is_http_url(url)
         {
-            return Err(RegistrationError::InvalidUrl {
-                origin,
-                url: url.clone(),
-            });
+            return Err(RegistrationError::InvalidUrl { origin, url: url.clone() });
         }
 
         let namespaces = Namespaces::new(
@@ -306,18 +289,13 @@ impl RawRegistration {
 }
 
 fn required<T>(value: Option<T>, field: &str, origin: &Path) -> Result<T, RegistrationError> {
-    value.ok_or_else(|| RegistrationError::MissingField {
-        origin: origin.to_owned(),
-        field: field.to_owned(),
-    })
+    value
+        .ok_or_else(|| RegistrationError::MissingField { origin: origin.to_owned(), field: field.to_owned() })
 }
 
 fn non_empty(value: &str, field: &'static str, origin: &Path) -> Result<(), RegistrationError> {
     if value.is_empty() {
-        return Err(RegistrationError::EmptyField {
-            origin: origin.to_owned(),
-            field,
-        });
+        return Err(RegistrationError::EmptyField { origin: origin.to_owned(), field });
     }
     Ok(())
 }
@@ -369,9 +347,7 @@ fn merge_alias(
 /// The user-ID localpart grammar: one or more of `a-z 0-9 . _ = - / +`.
 fn is_valid_localpart(localpart: &str) -> bool {
     !localpart.is_empty()
-        && localpart
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._=-/+".contains(&b))
+        && localpart.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._=-/+".contains(&b))
 }
 
 /// A light check that `url` is `http(s)://host...` with no whitespace; the

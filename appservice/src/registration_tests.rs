@@ -92,18 +92,12 @@ fn namespace_lists_may_be_absent_or_null() {
 
 #[test]
 fn unstable_field_names_are_accepted() {
-    let yaml = with(
-        "",
-        "de.sorunome.msc2409.push_ephemeral: true\ndevice_management: true",
-    );
+    let yaml = with("", "de.sorunome.msc2409.push_ephemeral: true\ndevice_management: true");
     let reg = parse(&yaml).unwrap();
     assert!(reg.receive_ephemeral());
     assert!(reg.device_management());
 
-    let agree = with(
-        "",
-        "receive_ephemeral: true\nde.sorunome.msc2409.push_ephemeral: true",
-    );
+    let agree = with("", "receive_ephemeral: true\nde.sorunome.msc2409.push_ephemeral: true");
     assert!(parse(&agree).unwrap().receive_ephemeral());
 }
 
@@ -123,14 +117,7 @@ fn conflicting_stable_and_unstable_fields_are_refused() {
 
 #[test]
 fn each_required_field_is_reported_when_missing() {
-    for field in [
-        "id",
-        "url",
-        "as_token",
-        "hs_token",
-        "sender_localpart",
-        "namespaces",
-    ] {
+    for field in ["id", "url", "as_token", "hs_token", "sender_localpart", "namespaces"] {
         let err = parse(&with(field, "")).unwrap_err();
         match &err {
             RegistrationError::MissingField { field: f, origin } => {
@@ -152,10 +139,7 @@ fn namespace_entry_fields_are_required() {
         matches!(&err, RegistrationError::MissingField { field, .. } if field == "namespaces.users[0].exclusive"),
         "{err:?}"
     );
-    let yaml = with(
-        "namespaces",
-        "namespaces: {rooms: [{exclusive: true, regex: 'x'}, {exclusive: true}]}",
-    );
+    let yaml = with("namespaces", "namespaces: {rooms: [{exclusive: true, regex: 'x'}, {exclusive: true}]}");
     let err = parse(&yaml).unwrap_err();
     assert!(
         matches!(&err, RegistrationError::MissingField { field, .. } if field == "namespaces.rooms[1].regex"),
@@ -177,10 +161,7 @@ fn empty_tokens_and_id_are_refused() {
 #[test]
 fn identical_tokens_are_refused() {
     let err = parse(&with("hs_token", "hs_token: as_secret")).unwrap_err();
-    assert!(
-        matches!(err, RegistrationError::SameTokens { .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, RegistrationError::SameTokens { .. }), "{err:?}");
     assert!(!err.to_string().contains("as_secret"));
 }
 
@@ -199,24 +180,14 @@ fn invalid_regex_names_regex_and_place() {
         other => panic!("unexpected {other:?}"),
     }
     let msg = err.to_string();
-    assert!(
-        msg.contains("#bad_(.*") && msg.contains("test.yaml"),
-        "{msg}"
-    );
+    assert!(msg.contains("#bad_(.*") && msg.contains("test.yaml"), "{msg}");
 }
 
 #[test]
 fn bad_sender_localpart_is_refused() {
     for bad in ["''", "Bot", "bot:hs", "bot bot", "'@bot'", "bøt"] {
-        let err = parse(&with(
-            "sender_localpart",
-            &format!("sender_localpart: {bad}"),
-        ))
-        .unwrap_err();
-        assert!(
-            matches!(err, RegistrationError::InvalidSenderLocalpart { .. }),
-            "{bad}: {err:?}"
-        );
+        let err = parse(&with("sender_localpart", &format!("sender_localpart: {bad}"))).unwrap_err();
+        assert!(matches!(err, RegistrationError::InvalidSenderLocalpart { .. }), "{bad}: {err:?}");
     }
     for good in ["a.b_c=d-e/f+g", "_irc_bot", "123"] {
         let yaml = with("sender_localpart", &format!("sender_localpart: '{good}'"));
@@ -226,25 +197,11 @@ fn bad_sender_localpart_is_refused() {
 
 #[test]
 fn url_must_be_http_or_https() {
-    for bad in [
-        "ftp://host",
-        "localhost:8080",
-        "http://",
-        "''",
-        "'http://a b'",
-        "https:///path",
-    ] {
+    for bad in ["ftp://host", "localhost:8080", "http://", "''", "'http://a b'", "https:///path"] {
         let err = parse(&with("url", &format!("url: {bad}"))).unwrap_err();
-        assert!(
-            matches!(err, RegistrationError::InvalidUrl { .. }),
-            "{bad}: {err:?}"
-        );
+        assert!(matches!(err, RegistrationError::InvalidUrl { .. }), "{bad}: {err:?}");
     }
-    for good in [
-        "http://localhost:9000",
-        "https://as.example.org/path?x=1",
-        "HTTPS://x",
-    ] {
+    for good in ["http://localhost:9000", "https://as.example.org/path?x=1", "HTTPS://x"] {
         let reg = parse(&with("url", &format!("url: '{good}'"))).unwrap();
         assert_eq!(reg.url(), Some(good));
     }
@@ -252,43 +209,29 @@ fn url_must_be_http_or_https() {
 
 #[test]
 fn wrong_types_and_non_yaml_are_malformed() {
-    for bad in [
-        "rate_limited: sometimes",
-        "protocols: irc",
-        "namespaces: {users: [{exclusive: true, regex: [1]}]}",
-    ] {
+    for bad in
+        ["rate_limited: sometimes", "protocols: irc", "namespaces: {users: [{exclusive: true, regex: [1]}]}"]
+    {
         let field = bad.split(':').next().unwrap_or_default();
         let err = parse(&with(field, bad)).unwrap_err();
-        assert!(
-            matches!(err, RegistrationError::MalformedYaml { .. }),
-            "{bad}: {err:?}"
-        );
+        assert!(matches!(err, RegistrationError::MalformedYaml { .. }), "{bad}: {err:?}");
     }
     for bad in ["- a list", "id: [unclosed", "just text"] {
         let err = parse(bad).unwrap_err();
-        assert!(
-            matches!(err, RegistrationError::MalformedYaml { .. }),
-            "{bad:?}: {err:?}"
-        );
+        assert!(matches!(err, RegistrationError::MalformedYaml { .. }), "{bad:?}: {err:?}");
     }
 }
 
 #[test]
 fn empty_file_lacks_id() {
     let err = parse("").unwrap_err();
-    assert!(
-        matches!(&err, RegistrationError::MissingField { field, .. } if field == "id"),
-        "{err:?}"
-    );
+    assert!(matches!(&err, RegistrationError::MissingField { field, .. } if field == "id"), "{err:?}");
 }
 
 #[test]
 fn debug_output_hides_tokens() {
     let text = format!("{:?}", parse(&with("", "")).unwrap());
-    assert!(
-        !text.contains("as_secret") && !text.contains("hs_secret"),
-        "{text}"
-    );
+    assert!(!text.contains("as_secret") && !text.contains("hs_secret"), "{text}");
     assert!(text.contains("<redacted>"));
 }
 
@@ -358,15 +301,9 @@ fn duplicate_ids_across_files_name_both() {
         .replace("sender_localpart: bot", "sender_localpart: bot_b");
     let b = write_file(&dir, "second.yaml", &b_text);
     let err = load_registrations(&[a, b]).unwrap_err();
-    assert!(
-        matches!(&err, RegistrationError::DuplicateId { id, .. } if id == "a"),
-        "{err:?}"
-    );
+    assert!(matches!(&err, RegistrationError::DuplicateId { id, .. } if id == "a"), "{err:?}");
     let msg = err.to_string();
-    assert!(
-        msg.contains("first.yaml") && msg.contains("second.yaml"),
-        "{msg}"
-    );
+    assert!(msg.contains("first.yaml") && msg.contains("second.yaml"), "{msg}");
 }
 
 #[test]
@@ -376,29 +313,17 @@ fn duplicate_as_tokens_across_files_name_both() {
     let b_text = with("id", "id: b").replace("sender_localpart: bot", "sender_localpart: bot_b");
     let b = write_file(&dir, "second.yaml", &b_text);
     let err = load_registrations(&[a, b]).unwrap_err();
-    assert!(
-        matches!(err, RegistrationError::DuplicateAsToken { .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, RegistrationError::DuplicateAsToken { .. }), "{err:?}");
     let msg = err.to_string();
-    assert!(
-        msg.contains("first.yaml") && msg.contains("second.yaml"),
-        "{msg}"
-    );
+    assert!(msg.contains("first.yaml") && msg.contains("second.yaml"), "{msg}");
     assert!(!msg.contains("as_secret"), "{msg}");
 }
 
 #[test]
 fn duplicate_senders_are_refused() {
     let a = parse(&with("", "")).unwrap();
-    let b = Registration::from_yaml_str(
-        &with("id", "id: b").replace("as_secret", "as_other"),
-        "b.yaml",
-    )
-    .unwrap();
+    let b =
+        Registration::from_yaml_str(&with("id", "id: b").replace("as_secret", "as_other"), "b.yaml").unwrap();
     let err = check_distinct(&[a, b]).unwrap_err();
-    assert!(
-        matches!(err, RegistrationError::DuplicateSender { .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, RegistrationError::DuplicateSender { .. }), "{err:?}");
 }

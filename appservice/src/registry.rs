@@ -34,15 +34,9 @@ impl Registry {
         check_distinct(&registrations)?;
         let entries = registrations
             .into_iter()
-            .map(|registration| Entry {
-                as_token_digest: digest(registration.as_token()),
-                registration,
-            })
+            .map(|registration| Entry { as_token_digest: digest(registration.as_token()), registration })
             .collect();
-        Ok(Self {
-            server_name: server_name.into(),
-            entries,
-        })
+        Ok(Self { server_name: server_name.into(), entries })
     }
 
     /// Loads the registration files listed in the homeserver's configuration.
@@ -94,61 +88,45 @@ impl Registry {
 
     /// The application service whose sender user is `user_id`.
     pub fn find_by_sender(&self, user_id: &str) -> Option<&Registration> {
-        self.iter()
-            .find(|reg| reg.is_sender(user_id, &self.server_name))
+        self.iter().find(|reg| reg.is_sender(user_id, &self.server_name))
     }
 
     /// The application service holding `user_id` exclusively (an exclusive
     /// user namespace, or its own sender), so anyone else registering that
     /// user must be refused with `M_EXCLUSIVE`.
     pub fn exclusive_owner_of_user(&self, user_id: &str) -> Option<&Registration> {
-        self.iter().find(|reg| {
-            reg.namespaces().exclusive_user(user_id) || reg.is_sender(user_id, &self.server_name)
-        })
+        self.iter()
+            .find(|reg| reg.namespaces().exclusive_user(user_id) || reg.is_sender(user_id, &self.server_name))
     }
 
     /// The application service holding `alias` exclusively, so anyone else
     /// creating or deleting it must be refused with `M_EXCLUSIVE`.
     pub fn exclusive_owner_of_alias(&self, alias: &str) -> Option<&Registration> {
-        self.iter()
-            .find(|reg| reg.namespaces().exclusive_alias(alias))
+        self.iter().find(|reg| reg.namespaces().exclusive_alias(alias))
     }
 
     /// The application service holding `room_id` in an exclusive room
     /// namespace.
     pub fn exclusive_owner_of_room(&self, room_id: &str) -> Option<&Registration> {
-        self.iter()
-            .find(|reg| reg.namespaces().exclusive_room(room_id))
+        self.iter().find(|reg| reg.namespaces().exclusive_room(room_id))
     }
 
     /// Services interested in `user_id`: it is in a user namespace or is
     /// their sender.
-    pub fn interested_in_user<'a>(
-        &'a self,
-        user_id: &'a str,
-    ) -> impl Iterator<Item = &'a Registration> + 'a {
+    pub fn interested_in_user<'a>(&'a self, user_id: &'a str) -> impl Iterator<Item = &'a Registration> + 'a {
         self.iter().filter(move |reg| {
-            reg.namespaces().is_interested_in_user(user_id)
-                || reg.is_sender(user_id, &self.server_name)
+            reg.namespaces().is_interested_in_user(user_id) || reg.is_sender(user_id, &self.server_name)
         })
     }
 
     /// Services whose alias namespaces cover `alias`.
-    pub fn interested_in_alias<'a>(
-        &'a self,
-        alias: &'a str,
-    ) -> impl Iterator<Item = &'a Registration> + 'a {
-        self.iter()
-            .filter(move |reg| reg.namespaces().is_interested_in_alias(alias))
+    pub fn interested_in_alias<'a>(&'a self, alias: &'a str) -> impl Iterator<Item = &'a Registration> + 'a {
+        self.iter().filter(move |reg| reg.namespaces().is_interested_in_alias(alias))
     }
 
     /// Services whose room namespaces cover `room_id`.
-    pub fn interested_in_room<'a>(
-        &'a self,
-        room_id: &'a str,
-    ) -> impl Iterator<Item = &'a Registration> + 'a {
-        self.iter()
-            .filter(move |reg| reg.namespaces().is_interested_in_room(room_id))
+    pub fn interested_in_room<'a>(&'a self, room_id: &'a str) -> impl Iterator<Item = &'a Registration> + 'a {
+        self.iter().filter(move |reg| reg.namespaces().is_interested_in_room(room_id))
     }
 }
 
@@ -197,10 +175,7 @@ mod tests {
     fn finds_by_as_token() {
         let registry = registry();
         assert_eq!(registry.find_by_as_token("tok_irc").unwrap().id(), "irc");
-        assert_eq!(
-            registry.find_by_as_token("tok_slack").unwrap().id(),
-            "slack"
-        );
+        assert_eq!(registry.find_by_as_token("tok_slack").unwrap().id(), "slack");
         assert!(registry.find_by_as_token("tok_ir").is_none());
         assert!(registry.find_by_as_token("").is_none());
         assert!(registry.find_by_as_token("hs_tok_irc").is_none());
@@ -209,20 +184,8 @@ mod tests {
     #[test]
     fn exclusive_user_owner() {
         let registry = registry();
-        assert_eq!(
-            registry
-                .exclusive_owner_of_user("@irc_bob:hs")
-                .unwrap()
-                .id(),
-            "irc"
-        );
-        assert_eq!(
-            registry
-                .exclusive_owner_of_user("@slack_x:hs")
-                .unwrap()
-                .id(),
-            "slack"
-        );
+        assert_eq!(registry.exclusive_owner_of_user("@irc_bob:hs").unwrap().id(), "irc");
+        assert_eq!(registry.exclusive_owner_of_user("@slack_x:hs").unwrap().id(), "slack");
         // Only a non-exclusive namespace covers ordinary users.
         assert!(registry.exclusive_owner_of_user("@alice:hs").is_none());
         // Anchored: a remote look-alike is not owned.
@@ -232,19 +195,10 @@ mod tests {
     #[test]
     fn sender_is_owned_and_interesting() {
         let registry = registry();
-        assert_eq!(
-            registry
-                .exclusive_owner_of_user("@slackbot:hs")
-                .unwrap()
-                .id(),
-            "slack"
-        );
+        assert_eq!(registry.exclusive_owner_of_user("@slackbot:hs").unwrap().id(), "slack");
         assert_eq!(registry.find_by_sender("@ircbot:hs").unwrap().id(), "irc");
         assert!(registry.find_by_sender("@ircbot:other").is_none());
-        let ids: Vec<_> = registry
-            .interested_in_user("@slackbot:hs")
-            .map(Registration::id)
-            .collect();
+        let ids: Vec<_> = registry.interested_in_user("@slackbot:hs").map(Registration::id).collect();
         // irc watches every local user non-exclusively; slack owns its sender.
         assert_eq!(ids, ["irc", "slack"]);
     }
@@ -252,21 +206,9 @@ mod tests {
     #[test]
     fn alias_and_room_owners() {
         let registry = registry();
-        assert_eq!(
-            registry
-                .exclusive_owner_of_alias("#irc_chan:hs")
-                .unwrap()
-                .id(),
-            "irc"
-        );
+        assert_eq!(registry.exclusive_owner_of_alias("#irc_chan:hs").unwrap().id(), "irc");
         assert!(registry.exclusive_owner_of_alias("#chan:hs").is_none());
-        assert_eq!(
-            registry
-                .exclusive_owner_of_room("!slack123:hs")
-                .unwrap()
-                .id(),
-            "slack"
-        );
+        assert_eq!(registry.exclusive_owner_of_room("!slack123:hs").unwrap().id(), "slack");
         assert_eq!(registry.interested_in_alias("#irc_chan:hs").count(), 1);
         assert_eq!(registry.interested_in_room("!other:hs").count(), 0);
     }
@@ -277,10 +219,7 @@ mod tests {
         assert_eq!(registry.len(), 2);
         assert!(!registry.is_empty());
         assert_eq!(registry.server_name(), "hs");
-        assert_eq!(
-            registry.get("slack").unwrap().sender_localpart(),
-            "slackbot"
-        );
+        assert_eq!(registry.get("slack").unwrap().sender_localpart(), "slackbot");
         assert!(registry.get("nope").is_none());
         assert!(Registry::new("hs", Vec::new()).unwrap().is_empty());
     }
@@ -289,10 +228,7 @@ mod tests {
     fn clashing_registrations_are_refused() {
         let a = reg("same", "tok_a", "bot_a", "", "");
         let b = reg("same", "tok_b", "bot_b", "", "");
-        assert!(matches!(
-            Registry::new("hs", vec![a, b]),
-            Err(RegistrationError::DuplicateId { .. })
-        ));
+        assert!(matches!(Registry::new("hs", vec![a, b]), Err(RegistrationError::DuplicateId { .. })));
     }
 
     #[test]

@@ -89,6 +89,12 @@ pub const SCHEMA_VERSION: u32 = 1;
 
 /// Opens the configured backend and returns its stores.
 pub async fn open(config: &crate::config::StorageConfig) -> Result<Stores, Error> {
-    // Replaced when the adapters land.
-    Err(Error::Open(format!("backend {:?} is not available yet", config.backend)))
+    use crate::config::Backend;
+    match config.backend {
+        Backend::Postgres => Ok(Stores::from_adapter(
+            postgres::PostgresStore::connect(&config.postgres_url, config.postgres_max_connections).await?,
+        )),
+        // Replaced when the embedded adapter lands.
+        other => Err(Error::Open(format!("backend {other:?} is not available yet"))),
+    }
 }
