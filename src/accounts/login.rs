@@ -70,9 +70,13 @@ impl Accounts {
         want_refresh: bool,
         ip: &str,
     ) -> Result<IssuedTokens, AccountsError> {
-        let device_id = match device_id {
-            Some(id) => id,
-            None => tokens::new_device_id()?.into(),
+        let (device_id, display_name) = match device_id {
+            // The initial display name is ignored for a device that already exists.
+            Some(id) => match self.stores().devices.get_device(user_id, &id).await? {
+                Some(_) => (id, None),
+                None => (id, display_name),
+            },
+            None => (tokens::new_device_id()?.into(), display_name),
         };
         let (issued, stored) = self.new_tokens(device_id.clone(), want_refresh)?;
         let device = NewDevice {

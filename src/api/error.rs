@@ -171,6 +171,7 @@ impl From<FilterError> for ApiError {
         match error {
             FilterError::NotYourUser => ApiError::forbidden("you may only use your own filters"),
             FilterError::NotFound => ApiError::not_found("no such filter"),
+            FilterError::Invalid(why) => ApiError::bad_json(why),
             FilterError::TooLarge => Self::new(StatusCode::BAD_REQUEST, "M_TOO_LARGE", "filter is too large"),
             FilterError::Storage(error) => error.into(),
             FilterError::Serialize(message) => {

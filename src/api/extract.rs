@@ -25,6 +25,8 @@ pub struct Ruma<T> {
     pub requester: Option<Requester>,
     /// The client's IP address, for rate limits and device activity.
     pub ip: String,
+    /// The raw body, for endpoints that store what the client sent verbatim.
+    pub json: bytes::Bytes,
 }
 
 impl<T> Ruma<T> {
@@ -94,8 +96,16 @@ where
         }
         let http_request = http::Request::from_parts(parts, bytes.as_ref());
         let args: Vec<&str> = path_args.iter().map(String::as_str).collect();
-        let body = T::try_from_http_request(http_request, &args).map_err(parse_error)?;
-        Ok(Ruma { body, requester, ip })
+        // ruma indexes into some bodies (e.g. a login without `type`) and panics on odd
+        // input; a malformed request is the client's fault, not a server error.
+        let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            T::try_from_http_request(http_request, &args)
+        }));
+        let body = match parsed {
+            Ok(result) => result.map_err(parse_error)?,
+            Err(_) => return Err(ApiError::bad_json("the request body does not match the endpoint")),
+        };
+        Ok(Ruma { body, requester, ip, json: bytes })
     }
 }
 

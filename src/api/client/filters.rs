@@ -20,7 +20,7 @@ async fn create(
 ) -> Result<Json<Value>, ApiError> {
     let requester = request.requester()?;
     let body = &request.body;
-    let filter_id = state.filters.create(requester, &body.user_id, &body.filter).await?;
+    let filter_id = state.filters.create(requester, &body.user_id, &request.json).await?;
     Ok(Json(json!({ "filter_id": filter_id })))
 }
 
