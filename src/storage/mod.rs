@@ -27,6 +27,7 @@ pub use accounts::{AccountStore, UserRecord};
 pub use devices::{
     AccessTokenOwner, DeviceRecord, DeviceStore, DeviceTokens, NewDevice, RefreshTokenOwner, TokenHash,
 };
+pub use embedded::{EmbeddedStore, Engine};
 pub use error::Error;
 pub use filters::FilterStore;
 pub use profiles::{Profile, ProfileStore};
