@@ -240,7 +240,7 @@ mod tests {
             .expect("first open");
         let second = EmbeddedStore::open(engine, dir.path()).await;
         assert!(
-            matches!(&second, Err(Error::Open(message)) if message.contains("locked")),
+            matches!(&second, Err(Error::Open(message)) if message.contains("another stoa process")),
             "second open: {:?}",
             second.as_ref().err()
         );
@@ -259,6 +259,69 @@ mod tests {
     #[tokio::test]
     async fn rocksdb_second_open_is_refused() {
         second_open_is_refused(Engine::Rocksdb).await;
+    }
+
+    /// Set by [`another_process_is_refused`] for the child it spawns.
+    const CHILD_STORE_PATH: &str = "STOA_TEST_CHILD_STORE_PATH";
+    const CHILD_STORE_ENGINE: &str = "STOA_TEST_CHILD_STORE_ENGINE";
+
+    /// In the child process only (a no-op otherwise): opening the store the parent holds
+    /// must fail with a clear `Error::Open`.
+    #[tokio::test]
+    async fn child_opens_held_store() {
+        let Ok(path) = std::env::var(CHILD_STORE_PATH) else {
+            return;
+        };
+        let engine = match std::env::var(CHILD_STORE_ENGINE).as_deref() {
+            #[cfg(feature = "rocksdb")]
+            Ok("rocksdb") => Engine::Rocksdb,
+            _ => Engine::Fjall,
+        };
+        let result = EmbeddedStore::open(engine, Path::new(&path)).await;
+        assert!(
+            matches!(&result, Err(Error::Open(message)) if message.contains("another stoa process")),
+            "open in a second process: {:?}",
+            result.as_ref().err()
+        );
+        println!("child refused as expected");
+    }
+
+    /// Runs this test binary again as a second process that tries to open the store.
+    async fn another_process_is_refused(engine: Engine, engine_name: &'static str) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let _held = EmbeddedStore::open(engine, dir.path()).await.expect("open");
+        let path = dir.path().to_path_buf();
+        let output = tokio::task::spawn_blocking(move || {
+            std::process::Command::new(std::env::current_exe().expect("test binary"))
+                .args([
+                    "--exact",
+                    "storage::embedded::tests::child_opens_held_store",
+                    "--nocapture",
+                ])
+                .env(CHILD_STORE_PATH, &path)
+                .env(CHILD_STORE_ENGINE, engine_name)
+                .output()
+                .expect("run the child")
+        })
+        .await
+        .expect("join");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "child failed: {stdout}");
+        assert!(
+            stdout.contains("child refused as expected"),
+            "child did not run the check: {stdout}"
+        );
+    }
+
+    #[tokio::test]
+    async fn fjall_another_process_is_refused() {
+        another_process_is_refused(Engine::Fjall, "fjall").await;
+    }
+
+    #[cfg(feature = "rocksdb")]
+    #[tokio::test]
+    async fn rocksdb_another_process_is_refused() {
+        another_process_is_refused(Engine::Rocksdb, "rocksdb").await;
     }
 
     #[tokio::test]
