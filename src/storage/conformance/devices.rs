@@ -80,6 +80,26 @@ pub(crate) async fn upsert_existing_keeps_name_unless_some(fixture: Fixture) {
         device.created_at_ms, 5_000,
         "the device is kept, not recreated"
     );
+    assert_eq!(device.last_seen_ts_ms, Some(7_000), "a login is activity");
+    let mut from_elsewhere = new_device(ALICE, "PHONE", None, 7_500);
+    from_elsewhere.ip = Some("198.51.100.9".to_owned());
+    devices
+        .upsert_device(&from_elsewhere, &tokens(2))
+        .await
+        .unwrap();
+    let device = devices.get_device(&alice, &phone).await.unwrap().unwrap();
+    assert_eq!(device.last_seen_ip.as_deref(), Some("198.51.100.9"));
+    from_elsewhere.ip = None;
+    devices
+        .upsert_device(&from_elsewhere, &tokens(2))
+        .await
+        .unwrap();
+    let device = devices.get_device(&alice, &phone).await.unwrap().unwrap();
+    assert_eq!(
+        device.last_seen_ip.as_deref(),
+        Some("198.51.100.9"),
+        "no IP keeps the last one"
+    );
     devices
         .upsert_device(&new_device(ALICE, "PHONE", Some("New"), 8_000), &tokens(3))
         .await
