@@ -33,7 +33,10 @@ pub struct NewDevice {
     pub device_id: OwnedDeviceId,
     /// Applied only when the device is new, or when `Some` for an existing device.
     pub display_name: Option<String>,
+    /// Where the login came from: becomes the device's last-seen IP (an existing
+    /// device keeps its old one when `None`).
     pub ip: Option<String>,
+    /// When the login happened: the device's last-seen time, and its creation time if new.
     pub now_ms: u64,
 }
 

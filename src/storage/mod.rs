@@ -27,6 +27,7 @@ pub use accounts::{AccountStore, UserRecord};
 pub use devices::{
     AccessTokenOwner, DeviceRecord, DeviceStore, DeviceTokens, NewDevice, RefreshTokenOwner, TokenHash,
 };
+pub use embedded::{EmbeddedStore, Engine};
 pub use error::Error;
 pub use filters::FilterStore;
 pub use profiles::{Profile, ProfileStore};
@@ -94,7 +95,12 @@ pub async fn open(config: &crate::config::StorageConfig) -> Result<Stores, Error
         Backend::Postgres => Ok(Stores::from_adapter(
             postgres::PostgresStore::connect(&config.postgres_url, config.postgres_max_connections).await?,
         )),
-        // Replaced when the embedded adapter lands.
-        other => Err(Error::Open(format!("backend {other:?} is not available yet"))),
+        Backend::Fjall => Ok(Stores::from_adapter(EmbeddedStore::open(Engine::Fjall, &config.path).await?)),
+        #[cfg(feature = "rocksdb")]
+        Backend::Rocksdb => Ok(Stores::from_adapter(EmbeddedStore::open(Engine::Rocksdb, &config.path).await?)),
+        #[cfg(not(feature = "rocksdb"))]
+        Backend::Rocksdb => {
+            Err(Error::Open("this stoa was built without RocksDB; rebuild with `--features rocksdb`".to_owned()))
+        }
     }
 }

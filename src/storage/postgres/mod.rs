@@ -87,3 +87,18 @@ impl StoreLifecycle for PostgresStore {
         "postgres"
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::PostgresStore;
+    use crate::storage::Error;
+
+    #[tokio::test]
+    async fn a_malformed_url_is_an_open_error() {
+        match PostgresStore::connect("not a url at all", 1).await {
+            Err(Error::Open(message)) => assert!(message.contains("invalid PostgreSQL URL"), "{message}"),
+            Err(other) => panic!("expected Error::Open, got {other}"),
+            Ok(_) => panic!("connected with a malformed URL"),
+        }
+    }
+}

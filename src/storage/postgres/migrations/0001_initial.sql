@@ -58,7 +58,9 @@ CREATE TABLE account_data (
     position    bigint NOT NULL,
     PRIMARY KEY (user_id, room_id, event_type)
 );
-CREATE INDEX account_data_changes ON account_data (user_id, position);
+-- The trailing columns order entries sharing a position, so the ORDER BY of a change page
+-- is the index order and LIMIT stops the scan early.
+CREATE INDEX account_data_changes ON account_data (user_id, position, room_id, event_type);
 
 CREATE TABLE filters (
     user_id    text COLLATE "C" NOT NULL,

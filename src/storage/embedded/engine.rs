@@ -1,0 +1,308 @@
+//! The private seam between the embedded adapter and an ordered key-value engine.
+//!
+//! Everything the adapter needs from fjall or RocksDB is here: point reads, atomic
+//! durable batches across tables, bounded range scans in either direction, and a flush.
+//! Calls block (disk I/O), so the adapter runs them on `spawn_blocking` threads.
+
+use crate::storage::Error;
+
+/// The logical tables of the embedded store. Each engine maps one table to one
+/// physically separate tree (fjall keyspace, RocksDB column family).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Table {
+    /// Store-wide facts: schema version, stream high-water marks.
+    Meta,
+    /// user ID → user record.
+    Users,
+    /// registration token → completed uses (u64 big-endian).
+    RegistrationTokens,
+    /// user ID, device ID → device record with its token hashes.
+    Devices,
+    /// access-token hash → owning device.
+    AccessTokens,
+    /// refresh-token hash (current or previous) → owning device.
+    RefreshTokens,
+    /// user ID, field → profile field value.
+    Profiles,
+    /// user ID, room ID (empty = global), event type → position of the latest change.
+    AccountData,
+    /// user ID, position, room ID, event type → content: one row per entry, at its
+    /// latest position, so "changes since" is one bounded range scan.
+    AccountDataLog,
+    /// user ID, filter ID → filter JSON.
+    Filters,
+    /// session ID → UIA session.
+    UiaSessions,
+    /// expiry (u64 big-endian), session ID → nothing: finds expired sessions in order.
+    UiaExpiry,
+}
+
+impl Table {
+    pub(crate) const ALL: [Table; 12] = [
+        Table::Meta,
+        Table::Users,
+        Table::RegistrationTokens,
+        Table::Devices,
+        Table::AccessTokens,
+        Table::RefreshTokens,
+        Table::Profiles,
+        Table::AccountData,
+        Table::AccountDataLog,
+        Table::Filters,
+        Table::UiaSessions,
+        Table::UiaExpiry,
+    ];
+
+    /// The on-disk name of the table; never change one (it would orphan the data).
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Table::Meta => "meta",
+            Table::Users => "users",
+            Table::RegistrationTokens => "registration_tokens",
+            Table::Devices => "devices",
+            Table::AccessTokens => "access_tokens",
+            Table::RefreshTokens => "refresh_tokens",
+            Table::Profiles => "profiles",
+            Table::AccountData => "account_data",
+            Table::AccountDataLog => "account_data_log",
+            Table::Filters => "filters",
+            Table::UiaSessions => "uia_sessions",
+            Table::UiaExpiry => "uia_expiry",
+        }
+    }
+
+    /// Position of the table in [`Table::ALL`], for engines that keep one handle each.
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Which way a scan walks its range.
+// Reverse serves backward pagination (the events store); until that lands only the
+// engine tests use it.
+#[cfg_attr(not(test), allow(dead_code))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Direction {
+    Forward,
+    Reverse,
+}
+
+/// A half-open key range `[from, to)`; `to: None` runs to the end of the table.
+///
+/// One normalised shape keeps both engines simple: every bound the adapter needs can be
+/// written this way (the key right after `k` is `k` followed by a zero byte).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct KeyRange {
+    pub(crate) from: Vec<u8>,
+    pub(crate) to: Option<Vec<u8>>,
+}
+
+impl KeyRange {
+    /// Every key that starts with `prefix`.
+    pub(crate) fn prefix(prefix: Vec<u8>) -> Self {
+        let to = prefix_successor(&prefix);
+        KeyRange { from: prefix, to }
+    }
+
+    /// Keys in `[from, to)`.
+    pub(crate) fn between(from: Vec<u8>, to: Vec<u8>) -> Self {
+        KeyRange { from, to: Some(to) }
+    }
+}
+
+/// The smallest key greater than every key that starts with `prefix`, or `None` when no
+/// such key exists (an empty or all-0xFF prefix).
+fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
+    let last_incrementable = prefix.iter().rposition(|byte| *byte != 0xFF)?;
+    let mut successor = prefix.get(..=last_incrementable)?.to_vec();
+    if let Some(byte) = successor.last_mut() {
+        *byte += 1;
+    }
+    Some(successor)
+}
+
+/// The key immediately after `key` in byte order.
+pub(crate) fn key_after(key: &[u8]) -> Vec<u8> {
+    let mut next = Vec::with_capacity(key.len() + 1);
+    next.extend_from_slice(key);
+    next.push(0);
+    next
+}
+
+/// One change inside a [`Batch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum BatchOp {
+    Put {
+        table: Table,
+        key: Vec<u8>,
+        value: Vec<u8>,
+    },
+    Delete {
+        table: Table,
+        key: Vec<u8>,
+    },
+}
+
+/// Changes applied all together or not at all, across tables, in order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Batch {
+    pub(crate) ops: Vec<BatchOp>,
+}
+
+impl Batch {
+    pub(crate) fn new() -> Self {
+        Batch::default()
+    }
+
+    pub(crate) fn put(&mut self, table: Table, key: Vec<u8>, value: Vec<u8>) {
+        self.ops.push(BatchOp::Put { table, key, value });
+    }
+
+    pub(crate) fn delete(&mut self, table: Table, key: Vec<u8>) {
+        self.ops.push(BatchOp::Delete { table, key });
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+}
+
+/// An owned key-value pair as a scan returns it.
+pub(crate) type KeyValue = (Vec<u8>, Vec<u8>);
+
+/// An ordered key-value engine. Implementations are internally synchronised; every
+/// method blocks the calling thread.
+pub(crate) trait KvEngine: Send + Sync {
+    /// The engine's name for logs: `fjall` or `rocksdb`.
+    fn name(&self) -> &'static str;
+
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, Error>;
+
+    /// Applies the batch atomically. When this returns `Ok` the batch is on stable
+    /// storage (fsynced): a crash afterwards never loses it.
+    fn write(&self, batch: Batch) -> Result<(), Error>;
+
+    /// Up to `limit` pairs of `range`, in key order (`Forward`) or reverse key order.
+    fn scan(
+        &self,
+        table: Table,
+        range: &KeyRange,
+        direction: Direction,
+        limit: usize,
+    ) -> Result<Vec<KeyValue>, Error>;
+
+    /// Pushes everything buffered to stable storage (writes already are; this also
+    /// flushes memtables so the next open has less journal to replay).
+    fn flush(&self) -> Result<(), Error>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_successor_skips_trailing_ff() {
+        assert_eq!(prefix_successor(b"ab"), Some(b"ac".to_vec()));
+        assert_eq!(prefix_successor(&[b'a', 0xFF]), Some(b"b".to_vec()));
+        assert_eq!(prefix_successor(&[0xFF, 0xFF]), None);
+        assert_eq!(prefix_successor(&[]), None);
+    }
+
+    /// Exercises one engine through the seam: batches across tables, scans in both
+    /// directions with bounds and limits, and durability across a reopen.
+    fn engine_contract(open: fn(&std::path::Path) -> Result<Box<dyn KvEngine>, Error>) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let engine = open(dir.path()).expect("open");
+        let mut batch = Batch::new();
+        for key in [&b"a"[..], b"b", b"b\x00", b"c", &[b'c', 0xFF], b"d"] {
+            batch.put(Table::Users, key.to_vec(), key.to_vec());
+        }
+        batch.put(Table::Filters, b"b".to_vec(), b"filter".to_vec());
+        engine.write(batch).expect("write");
+
+        let keys = |pairs: Vec<KeyValue>| pairs.into_iter().map(|(key, _)| key).collect::<Vec<_>>();
+        let all = KeyRange {
+            from: Vec::new(),
+            to: None,
+        };
+        let forward = engine
+            .scan(Table::Users, &all, Direction::Forward, 100)
+            .expect("scan");
+        assert_eq!(keys(forward).len(), 6);
+        let range = KeyRange::between(key_after(b"a"), b"c\xFF".to_vec());
+        let forward = engine
+            .scan(Table::Users, &range, Direction::Forward, 100)
+            .expect("scan");
+        assert_eq!(
+            keys(forward),
+            [b"b".to_vec(), b"b\x00".to_vec(), b"c".to_vec()]
+        );
+        let reverse = engine
+            .scan(Table::Users, &range, Direction::Reverse, 2)
+            .expect("scan");
+        assert_eq!(keys(reverse), [b"c".to_vec(), b"b\x00".to_vec()]);
+        let prefixed = engine.scan(
+            Table::Users,
+            &KeyRange::prefix(b"c".to_vec()),
+            Direction::Reverse,
+            10,
+        );
+        assert_eq!(
+            keys(prefixed.expect("scan")),
+            [vec![b'c', 0xFF], b"c".to_vec()]
+        );
+        assert!(
+            engine
+                .scan(Table::Users, &all, Direction::Forward, 0)
+                .expect("scan")
+                .is_empty()
+        );
+        assert_eq!(
+            engine.get(Table::Filters, b"b").expect("get"),
+            Some(b"filter".to_vec())
+        );
+        assert_eq!(
+            engine.get(Table::Filters, b"a").expect("get"),
+            None,
+            "tables are separate"
+        );
+
+        let mut batch = Batch::new();
+        batch.delete(Table::Users, b"a".to_vec());
+        batch.put(Table::Users, b"a".to_vec(), b"again".to_vec());
+        batch.delete(Table::Users, b"d".to_vec());
+        engine.write(batch).expect("write");
+        engine.flush().expect("flush");
+        drop(engine);
+
+        let engine = open(dir.path()).expect("reopen");
+        assert_eq!(
+            engine.get(Table::Users, b"a").expect("get"),
+            Some(b"again".to_vec()),
+            "later ops win"
+        );
+        assert_eq!(engine.get(Table::Users, b"d").expect("get"), None);
+        assert_eq!(
+            engine.get(Table::Filters, b"b").expect("get"),
+            Some(b"filter".to_vec())
+        );
+    }
+
+    #[test]
+    fn fjall_engine_contract() {
+        engine_contract(|path| Ok(Box::new(super::super::fjall::FjallEngine::open(path)?)));
+    }
+
+    #[cfg(feature = "rocksdb")]
+    #[test]
+    fn rocksdb_engine_contract() {
+        engine_contract(|path| Ok(Box::new(super::super::rocksdb::RocksdbEngine::open(path)?)));
+    }
+
+    #[test]
+    fn table_indexes_match_all() {
+        for (position, table) in Table::ALL.iter().enumerate() {
+            assert_eq!(table.index(), position);
+        }
+    }
+}
