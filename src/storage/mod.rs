@@ -97,10 +97,12 @@ pub async fn open(config: &crate::config::StorageConfig) -> Result<Stores, Error
         )),
         Backend::Fjall => Ok(Stores::from_adapter(EmbeddedStore::open(Engine::Fjall, &config.path).await?)),
         #[cfg(feature = "rocksdb")]
-        Backend::Rocksdb => Ok(Stores::from_adapter(EmbeddedStore::open(Engine::Rocksdb, &config.path).await?)),
-        #[cfg(not(feature = "rocksdb"))]
         Backend::Rocksdb => {
-            Err(Error::Open("this stoa was built without RocksDB; rebuild with `--features rocksdb`".to_owned()))
+            Ok(Stores::from_adapter(EmbeddedStore::open(Engine::Rocksdb, &config.path).await?))
         }
+        #[cfg(not(feature = "rocksdb"))]
+        Backend::Rocksdb => Err(Error::Open(
+            "this stoa was built without RocksDB; rebuild with `--features rocksdb`".to_owned(),
+        )),
     }
 }

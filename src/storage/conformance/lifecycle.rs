@@ -8,116 +8,46 @@ use crate::storage::{Error, Position, SCHEMA_VERSION};
 pub(crate) async fn flush_succeeds(fixture: Fixture) {
     let stores = &fixture.stores;
     stores.lifecycle.flush().await.unwrap();
-    assert!(
-        stores
-            .accounts
-            .create_user(&user("@alice:example.org"))
-            .await
-            .unwrap()
-    );
+    assert!(stores.accounts.create_user(&user("@alice:example.org")).await.unwrap());
     stores.lifecycle.flush().await.unwrap();
     stores.lifecycle.flush().await.unwrap();
-    assert!(
-        stores
-            .accounts
-            .get_user(&user_id("@alice:example.org"))
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert!(stores.accounts.get_user(&user_id("@alice:example.org")).await.unwrap().is_some());
 }
 
 pub(crate) async fn data_survives_reopen(fixture: Fixture) {
-    let Fixture {
-        stores,
-        restart,
-        guard: _guard,
-    } = fixture;
+    let Fixture { stores, restart, guard: _guard } = fixture;
     let (alice, room) = (user("@alice:example.org"), room_id("!room:example.org"));
     assert!(stores.accounts.create_user(&alice).await.unwrap());
-    assert!(
-        stores
-            .accounts
-            .use_registration_token("token", Some(5))
-            .await
-            .unwrap()
-    );
+    assert!(stores.accounts.use_registration_token("token", Some(5)).await.unwrap());
     stores
         .devices
-        .upsert_device(
-            &new_device("@alice:example.org", "PHONE", Some("Phone"), 1),
-            &tokens(1),
-        )
+        .upsert_device(&new_device("@alice:example.org", "PHONE", Some("Phone"), 1), &tokens(1))
         .await
         .unwrap();
-    stores
-        .profiles
-        .set_displayname(&alice.user_id, Some("Alice"))
-        .await
-        .unwrap();
+    stores.profiles.set_displayname(&alice.user_id, Some("Alice")).await.unwrap();
     stores
         .account_data
         .put_account_data(&alice.user_id, Some(&room), "m.tag", "{}", Position(4))
         .await
         .unwrap();
-    stores
-        .filters
-        .put_filter(&alice.user_id, "f", "{}")
-        .await
-        .unwrap();
-    stores
-        .uia
-        .put_uia_session(&uia_session("sess", 10_000))
-        .await
-        .unwrap();
+    stores.filters.put_filter(&alice.user_id, "f", "{}").await.unwrap();
+    stores.uia.put_uia_session(&uia_session("sess", 10_000)).await.unwrap();
     // No flush: every completed write must already be durable.
     drop(stores);
 
     let stores = restart.reopen().await.unwrap();
-    assert_eq!(
-        stores.accounts.get_user(&alice.user_id).await.unwrap(),
-        Some(alice.clone())
-    );
-    assert_eq!(
-        stores
-            .accounts
-            .registration_token_uses("token")
-            .await
-            .unwrap(),
-        1
-    );
-    let owner = stores
-        .devices
-        .find_access_token(&tokens(1).access_token)
-        .await
-        .unwrap()
-        .expect("token survives");
+    assert_eq!(stores.accounts.get_user(&alice.user_id).await.unwrap(), Some(alice.clone()));
+    assert_eq!(stores.accounts.registration_token_uses("token").await.unwrap(), 1);
+    let owner =
+        stores.devices.find_access_token(&tokens(1).access_token).await.unwrap().expect("token survives");
     assert_eq!(owner.device_id, "PHONE");
-    assert!(
-        stores
-            .devices
-            .find_refresh_token(&tokens(1).refresh_token.unwrap())
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert!(stores.devices.find_refresh_token(&tokens(1).refresh_token.unwrap()).await.unwrap().is_some());
     assert_eq!(
-        stores
-            .profiles
-            .get_profile(&alice.user_id)
-            .await
-            .unwrap()
-            .displayname
-            .as_deref(),
+        stores.profiles.get_profile(&alice.user_id).await.unwrap().displayname.as_deref(),
         Some("Alice")
     );
     assert_eq!(
-        stores
-            .account_data
-            .get_account_data(&alice.user_id, Some(&room), "m.tag")
-            .await
-            .unwrap()
-            .as_deref(),
+        stores.account_data.get_account_data(&alice.user_id, Some(&room), "m.tag").await.unwrap().as_deref(),
         Some("{}")
     );
     let changes = stores
@@ -126,53 +56,21 @@ pub(crate) async fn data_survives_reopen(fixture: Fixture) {
         .await
         .unwrap();
     assert_eq!(changes.len(), 1);
+    assert_eq!(stores.filters.get_filter(&alice.user_id, "f").await.unwrap().as_deref(), Some("{}"));
+    assert!(stores.uia.get_uia_session("sess", 0).await.unwrap().is_some());
     assert_eq!(
-        stores
-            .filters
-            .get_filter(&alice.user_id, "f")
-            .await
-            .unwrap()
-            .as_deref(),
-        Some("{}")
-    );
-    assert!(
-        stores
-            .uia
-            .get_uia_session("sess", 0)
-            .await
-            .unwrap()
-            .is_some()
-    );
-    assert_eq!(
-        stores
-            .uia
-            .purge_expired_uia_sessions(20_000, 10)
-            .await
-            .unwrap(),
+        stores.uia.purge_expired_uia_sessions(20_000, 10).await.unwrap(),
         1,
         "the expiry index survives too"
     );
 }
 
 pub(crate) async fn schema_too_new_is_refused(fixture: Fixture) {
-    let Fixture {
-        stores,
-        restart,
-        guard: _guard,
-    } = fixture;
-    assert!(
-        stores
-            .accounts
-            .create_user(&user("@alice:example.org"))
-            .await
-            .unwrap()
-    );
+    let Fixture { stores, restart, guard: _guard } = fixture;
+    assert!(stores.accounts.create_user(&user("@alice:example.org")).await.unwrap());
     drop(stores);
 
-    restart
-        .set_schema_version(SCHEMA_VERSION + 1)
-        .await
-        .unwrap();
+    restart.set_schema_version(SCHEMA_VERSION + 1).await.unwrap();
     match restart.reopen().await {
         Err(Error::SchemaTooNew { found, supported }) => {
             assert_eq!((found, supported), (SCHEMA_VERSION + 1, SCHEMA_VERSION));
@@ -183,20 +81,10 @@ pub(crate) async fn schema_too_new_is_refused(fixture: Fixture) {
     // The refusal left the data alone: with the version back, it opens as before.
     restart.set_schema_version(SCHEMA_VERSION).await.unwrap();
     let stores = restart.reopen().await.unwrap();
-    assert!(
-        stores
-            .accounts
-            .get_user(&user_id("@alice:example.org"))
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert!(stores.accounts.get_user(&user_id("@alice:example.org")).await.unwrap().is_some());
 }
 
 pub(crate) async fn backend_name_is_known(fixture: Fixture) {
     let name = fixture.stores.lifecycle.backend_name();
-    assert!(
-        ["fjall", "rocksdb", "postgres"].contains(&name),
-        "unexpected backend name {name}"
-    );
+    assert!(["fjall", "rocksdb", "postgres"].contains(&name), "unexpected backend name {name}");
 }

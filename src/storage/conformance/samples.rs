@@ -46,12 +46,7 @@ pub(super) fn tokens(seed: u16) -> DeviceTokens {
     }
 }
 
-pub(super) fn new_device(
-    user: &str,
-    device: &str,
-    display_name: Option<&str>,
-    now_ms: u64,
-) -> NewDevice {
+pub(super) fn new_device(user: &str, device: &str, display_name: Option<&str>, now_ms: u64) -> NewDevice {
     NewDevice {
         user_id: user_id(user),
         device_id: device_id(device),

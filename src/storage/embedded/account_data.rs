@@ -19,9 +19,7 @@ use super::engine::{Batch, Direction, KeyRange, KvEngine, Table};
 use crate::storage::{AccountDataChange, AccountDataStore, Error, Position};
 
 fn entry_key(user_id: &UserId, room_id: Option<&RoomId>, event_type: &str) -> Vec<u8> {
-    let room = room_id
-        .map(|room_id| room_id.as_bytes())
-        .unwrap_or_default();
+    let room = room_id.map(|room_id| room_id.as_bytes()).unwrap_or_default();
     compound_key(&[user_id.as_bytes(), room, event_type.as_bytes()])
 }
 
@@ -38,9 +36,7 @@ fn log_position_key(user_id: &UserId, position: u64) -> Vec<u8> {
 }
 
 fn log_key(user_id: &UserId, position: u64, room_id: Option<&RoomId>, event_type: &str) -> Vec<u8> {
-    let room = room_id
-        .map(|room_id| room_id.as_bytes())
-        .unwrap_or_default();
+    let room = room_id.map(|room_id| room_id.as_bytes()).unwrap_or_default();
     let mut key = log_position_key(user_id, position);
     key.push(SEPARATOR);
     key.extend_from_slice(&compound_key(&[room, event_type.as_bytes()]));
@@ -65,10 +61,7 @@ fn parse_log_key(after_user: &[u8]) -> Result<(u64, Option<OwnedRoomId>, String)
 }
 
 fn load_position(engine: &dyn KvEngine, entry_key: &[u8]) -> Result<Option<u64>, Error> {
-    engine
-        .get(Table::AccountData, entry_key)?
-        .map(|bytes| decode_u64(&bytes))
-        .transpose()
+    engine.get(Table::AccountData, entry_key)?.map(|bytes| decode_u64(&bytes)).transpose()
 }
 
 #[async_trait]
@@ -81,11 +74,8 @@ impl AccountDataStore for EmbeddedStore {
         content: &str,
         position: Position,
     ) -> Result<(), Error> {
-        let (user_id, room_id, event_type) = (
-            user_id.to_owned(),
-            room_id.map(ToOwned::to_owned),
-            event_type.to_owned(),
-        );
+        let (user_id, room_id, event_type) =
+            (user_id.to_owned(), room_id.map(ToOwned::to_owned), event_type.to_owned());
         let content = content.as_bytes().to_vec();
         self.run_locked(self.locks.account_data(user_id.as_str()), move |engine| {
             let entry = entry_key(&user_id, room_id.as_deref(), &event_type);
@@ -113,15 +103,9 @@ impl AccountDataStore for EmbeddedStore {
         room_id: Option<&RoomId>,
         event_type: &str,
     ) -> Result<Option<String>, Error> {
-        let (user_id, room_id, event_type) = (
-            user_id.to_owned(),
-            room_id.map(ToOwned::to_owned),
-            event_type.to_owned(),
-        );
-        self.run(move |engine| {
-            read_latest_content(engine, &user_id, room_id.as_deref(), &event_type)
-        })
-        .await
+        let (user_id, room_id, event_type) =
+            (user_id.to_owned(), room_id.map(ToOwned::to_owned), event_type.to_owned());
+        self.run(move |engine| read_latest_content(engine, &user_id, room_id.as_deref(), &event_type)).await
     }
 
     async fn account_data_changes(
@@ -141,10 +125,7 @@ impl AccountDataStore for EmbeddedStore {
             let from = log_position_key(&user_id, since.0.saturating_add(1));
             let range = match upto.0.checked_add(1) {
                 Some(end) => KeyRange::between(from, log_position_key(&user_id, end)),
-                None => KeyRange {
-                    from,
-                    to: KeyRange::prefix(prefix.clone()).to,
-                },
+                None => KeyRange { from, to: KeyRange::prefix(prefix.clone()).to },
             };
             let rows = engine.scan(Table::AccountDataLog, &range, Direction::Forward, limit)?;
             rows.into_iter()
@@ -175,18 +156,14 @@ fn read_latest_content(
 ) -> Result<Option<String>, Error> {
     const ATTEMPTS: usize = 3;
     for _ in 0..ATTEMPTS {
-        let Some(position) = load_position(engine, &entry_key(user_id, room_id, event_type))?
-        else {
+        let Some(position) = load_position(engine, &entry_key(user_id, room_id, event_type))? else {
             return Ok(None);
         };
-        if let Some(content) = engine.get(
-            Table::AccountDataLog,
-            &log_key(user_id, position, room_id, event_type),
-        )? {
+        if let Some(content) =
+            engine.get(Table::AccountDataLog, &log_key(user_id, position, room_id, event_type))?
+        {
             return Ok(Some(decode_text(&content)?));
         }
     }
-    Err(Error::Corrupt(format!(
-        "account data {event_type} of {user_id} has no log row"
-    )))
+    Err(Error::Corrupt(format!("account data {event_type} of {user_id} has no log row")))
 }

@@ -52,10 +52,7 @@ fn parse_user_id(bytes: &[u8]) -> Result<OwnedUserId, Error> {
 }
 
 fn load_user(engine: &dyn KvEngine, user_id: &[u8]) -> Result<Option<StoredUser>, Error> {
-    engine
-        .get(Table::Users, user_id)?
-        .map(|bytes| decode_record(&bytes))
-        .transpose()
+    engine.get(Table::Users, user_id)?.map(|bytes| decode_record(&bytes)).transpose()
 }
 
 impl EmbeddedStore {
@@ -100,27 +97,19 @@ impl AccountStore for EmbeddedStore {
 
     async fn get_user(&self, user_id: &UserId) -> Result<Option<UserRecord>, Error> {
         let owned = user_id.to_owned();
-        self.run(move |engine| {
-            Ok(load_user(engine, owned.as_bytes())?.map(|user| user.into_record(owned)))
-        })
-        .await
+        self.run(move |engine| Ok(load_user(engine, owned.as_bytes())?.map(|user| user.into_record(owned))))
+            .await
     }
 
-    async fn list_users(
-        &self,
-        after: Option<&UserId>,
-        limit: usize,
-    ) -> Result<Vec<UserRecord>, Error> {
-        let from = after
-            .map(|user_id| key_after(user_id.as_bytes()))
-            .unwrap_or_default();
+    async fn list_users(&self, after: Option<&UserId>, limit: usize) -> Result<Vec<UserRecord>, Error> {
+        let from = after.map(|user_id| key_after(user_id.as_bytes())).unwrap_or_default();
         self.run(move |engine| {
             let range = KeyRange { from, to: None };
             let rows = engine.scan(Table::Users, &range, Direction::Forward, limit)?;
             rows.into_iter()
-                .map(|(key, value)| {
-                    Ok(decode_record::<StoredUser>(&value)?.into_record(parse_user_id(&key)?))
-                })
+                .map(
+                    |(key, value)| Ok(decode_record::<StoredUser>(&value)?.into_record(parse_user_id(&key)?)),
+                )
                 .collect()
         })
         .await
@@ -128,8 +117,7 @@ impl AccountStore for EmbeddedStore {
 
     async fn set_password_hash(&self, user_id: &UserId, hash: Option<&str>) -> Result<bool, Error> {
         let hash = hash.map(str::to_owned);
-        self.update_user(user_id, move |user| user.password_hash = hash)
-            .await
+        self.update_user(user_id, move |user| user.password_hash = hash).await
     }
 
     async fn deactivate_user(&self, user_id: &UserId) -> Result<bool, Error> {
@@ -141,15 +129,10 @@ impl AccountStore for EmbeddedStore {
     }
 
     async fn set_admin(&self, user_id: &UserId, is_admin: bool) -> Result<bool, Error> {
-        self.update_user(user_id, move |user| user.is_admin = is_admin)
-            .await
+        self.update_user(user_id, move |user| user.is_admin = is_admin).await
     }
 
-    async fn use_registration_token(
-        &self,
-        token: &str,
-        uses_allowed: Option<u64>,
-    ) -> Result<bool, Error> {
+    async fn use_registration_token(&self, token: &str, uses_allowed: Option<u64>) -> Result<bool, Error> {
         let key = token.as_bytes().to_vec();
         self.run_locked(self.locks.accounts(), move |engine| {
             let uses = load_token_uses(engine, &key)?;
@@ -157,11 +140,7 @@ impl AccountStore for EmbeddedStore {
                 return Ok(false);
             }
             let mut batch = Batch::new();
-            batch.put(
-                Table::RegistrationTokens,
-                key,
-                encode_u64(uses.saturating_add(1)).to_vec(),
-            );
+            batch.put(Table::RegistrationTokens, key, encode_u64(uses.saturating_add(1)).to_vec());
             engine.write(batch)?;
             Ok(true)
         })

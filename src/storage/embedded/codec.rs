@@ -51,12 +51,9 @@ pub(super) fn encode_u64(value: u64) -> [u8; 8] {
 }
 
 pub(super) fn decode_u64(bytes: &[u8]) -> Result<u64, Error> {
-    let array: [u8; 8] = bytes.try_into().map_err(|_| {
-        Error::Corrupt(format!(
-            "expected an 8-byte integer, found {} bytes",
-            bytes.len()
-        ))
-    })?;
+    let array: [u8; 8] = bytes
+        .try_into()
+        .map_err(|_| Error::Corrupt(format!("expected an 8-byte integer, found {} bytes", bytes.len())))?;
     Ok(u64::from_be_bytes(array))
 }
 
@@ -66,13 +63,11 @@ pub(super) fn decode_text(bytes: &[u8]) -> Result<String, Error> {
 }
 
 pub(super) fn encode_record<T: Serialize>(record: &T) -> Result<Vec<u8>, Error> {
-    serde_json::to_vec(record)
-        .map_err(|error| Error::Backend(format!("cannot encode a record: {error}")))
+    serde_json::to_vec(record).map_err(|error| Error::Backend(format!("cannot encode a record: {error}")))
 }
 
 pub(super) fn decode_record<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
-    serde_json::from_slice(bytes)
-        .map_err(|error| Error::Corrupt(format!("cannot decode a record: {error}")))
+    serde_json::from_slice(bytes).map_err(|error| Error::Corrupt(format!("cannot decode a record: {error}")))
 }
 
 #[cfg(test)]
@@ -91,10 +86,7 @@ mod tests {
     #[test]
     fn split_first_component_roundtrips() {
         let key = compound_key(&[b"@a:b", b"DEV"]);
-        assert_eq!(
-            split_first_component(&key).ok(),
-            Some((&b"@a:b"[..], &b"DEV"[..]))
-        );
+        assert_eq!(split_first_component(&key).ok(), Some((&b"@a:b"[..], &b"DEV"[..])));
         assert!(split_first_component(b"nothing").is_err());
     }
 

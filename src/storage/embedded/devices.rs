@@ -17,8 +17,7 @@ use super::codec::{
 };
 use super::engine::{Batch, Direction, KeyRange, KvEngine, Table};
 use crate::storage::{
-    AccessTokenOwner, DeviceRecord, DeviceStore, DeviceTokens, Error, NewDevice, RefreshTokenOwner,
-    TokenHash,
+    AccessTokenOwner, DeviceRecord, DeviceStore, DeviceTokens, Error, NewDevice, RefreshTokenOwner, TokenHash,
 };
 
 /// A device as stored; user and device ID are the key.
@@ -54,9 +53,7 @@ impl StoredDevice {
     }
 
     fn refresh_hashes(&self) -> impl Iterator<Item = [u8; 32]> {
-        self.refresh_token
-            .into_iter()
-            .chain(self.previous_refresh_token)
+        self.refresh_token.into_iter().chain(self.previous_refresh_token)
     }
 }
 
@@ -73,10 +70,7 @@ fn parse_device_key(key: &[u8]) -> Result<(OwnedUserId, OwnedDeviceId), Error> {
 }
 
 fn load_device(engine: &dyn KvEngine, key: &[u8]) -> Result<Option<StoredDevice>, Error> {
-    engine
-        .get(Table::Devices, key)?
-        .map(|bytes| decode_record(&bytes))
-        .transpose()
+    engine.get(Table::Devices, key)?.map(|bytes| decode_record(&bytes)).transpose()
 }
 
 /// Adds to `batch` the index changes that take the device at `key` from `old` to `new`
@@ -84,17 +78,12 @@ fn load_device(engine: &dyn KvEngine, key: &[u8]) -> Result<Option<StoredDevice>
 /// are (re)written. Deletes come first so a hash kept across the change survives.
 fn reindex(batch: &mut Batch, key: &[u8], old: Option<&StoredDevice>, new: Option<&StoredDevice>) {
     let new_access = new.map(|device| device.access_token);
-    let new_refresh: Vec<[u8; 32]> = new
-        .map(|device| device.refresh_hashes().collect())
-        .unwrap_or_default();
+    let new_refresh: Vec<[u8; 32]> = new.map(|device| device.refresh_hashes().collect()).unwrap_or_default();
     if let Some(old) = old {
         if Some(old.access_token) != new_access {
             batch.delete(Table::AccessTokens, old.access_token.to_vec());
         }
-        for hash in old
-            .refresh_hashes()
-            .filter(|hash| !new_refresh.contains(hash))
-        {
+        for hash in old.refresh_hashes().filter(|hash| !new_refresh.contains(hash)) {
             batch.delete(Table::RefreshTokens, hash.to_vec());
         }
     }
@@ -139,10 +128,7 @@ fn follow_index(
 const DEVICE_PAGE: usize = 256;
 
 /// Every device of the user whose devices all start with `prefix`, in device-ID order.
-fn all_user_devices(
-    engine: &dyn KvEngine,
-    prefix: Vec<u8>,
-) -> Result<Vec<(Vec<u8>, StoredDevice)>, Error> {
+fn all_user_devices(engine: &dyn KvEngine, prefix: Vec<u8>) -> Result<Vec<(Vec<u8>, StoredDevice)>, Error> {
     let mut range = KeyRange::prefix(prefix);
     let mut devices = Vec::new();
     loop {
@@ -299,10 +285,7 @@ impl DeviceStore for EmbeddedStore {
         .await
     }
 
-    async fn find_access_token(
-        &self,
-        token: &TokenHash,
-    ) -> Result<Option<AccessTokenOwner>, Error> {
+    async fn find_access_token(&self, token: &TokenHash) -> Result<Option<AccessTokenOwner>, Error> {
         let token = *token;
         self.run(move |engine| {
             let Some((key, device)) = follow_index(engine, Table::AccessTokens, &token)? else {
@@ -323,10 +306,7 @@ impl DeviceStore for EmbeddedStore {
         .await
     }
 
-    async fn find_refresh_token(
-        &self,
-        token: &TokenHash,
-    ) -> Result<Option<RefreshTokenOwner>, Error> {
+    async fn find_refresh_token(&self, token: &TokenHash) -> Result<Option<RefreshTokenOwner>, Error> {
         let token = *token;
         self.run(move |engine| {
             let Some((key, device)) = follow_index(engine, Table::RefreshTokens, &token)? else {
@@ -336,11 +316,7 @@ impl DeviceStore for EmbeddedStore {
                 return Ok(None);
             }
             let (user_id, device_id) = parse_device_key(&key)?;
-            Ok(Some(RefreshTokenOwner {
-                user_id,
-                device_id,
-                token,
-            }))
+            Ok(Some(RefreshTokenOwner { user_id, device_id, token }))
         })
         .await
     }

@@ -132,15 +132,8 @@ pub(crate) fn key_after(key: &[u8]) -> Vec<u8> {
 /// One change inside a [`Batch`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum BatchOp {
-    Put {
-        table: Table,
-        key: Vec<u8>,
-        value: Vec<u8>,
-    },
-    Delete {
-        table: Table,
-        key: Vec<u8>,
-    },
+    Put { table: Table, key: Vec<u8>, value: Vec<u8> },
+    Delete { table: Table, key: Vec<u8> },
 }
 
 /// Changes applied all together or not at all, across tables, in order.
@@ -221,51 +214,19 @@ mod tests {
         engine.write(batch).expect("write");
 
         let keys = |pairs: Vec<KeyValue>| pairs.into_iter().map(|(key, _)| key).collect::<Vec<_>>();
-        let all = KeyRange {
-            from: Vec::new(),
-            to: None,
-        };
-        let forward = engine
-            .scan(Table::Users, &all, Direction::Forward, 100)
-            .expect("scan");
+        let all = KeyRange { from: Vec::new(), to: None };
+        let forward = engine.scan(Table::Users, &all, Direction::Forward, 100).expect("scan");
         assert_eq!(keys(forward).len(), 6);
         let range = KeyRange::between(key_after(b"a"), b"c\xFF".to_vec());
-        let forward = engine
-            .scan(Table::Users, &range, Direction::Forward, 100)
-            .expect("scan");
-        assert_eq!(
-            keys(forward),
-            [b"b".to_vec(), b"b\x00".to_vec(), b"c".to_vec()]
-        );
-        let reverse = engine
-            .scan(Table::Users, &range, Direction::Reverse, 2)
-            .expect("scan");
+        let forward = engine.scan(Table::Users, &range, Direction::Forward, 100).expect("scan");
+        assert_eq!(keys(forward), [b"b".to_vec(), b"b\x00".to_vec(), b"c".to_vec()]);
+        let reverse = engine.scan(Table::Users, &range, Direction::Reverse, 2).expect("scan");
         assert_eq!(keys(reverse), [b"c".to_vec(), b"b\x00".to_vec()]);
-        let prefixed = engine.scan(
-            Table::Users,
-            &KeyRange::prefix(b"c".to_vec()),
-            Direction::Reverse,
-            10,
-        );
-        assert_eq!(
-            keys(prefixed.expect("scan")),
-            [vec![b'c', 0xFF], b"c".to_vec()]
-        );
-        assert!(
-            engine
-                .scan(Table::Users, &all, Direction::Forward, 0)
-                .expect("scan")
-                .is_empty()
-        );
-        assert_eq!(
-            engine.get(Table::Filters, b"b").expect("get"),
-            Some(b"filter".to_vec())
-        );
-        assert_eq!(
-            engine.get(Table::Filters, b"a").expect("get"),
-            None,
-            "tables are separate"
-        );
+        let prefixed = engine.scan(Table::Users, &KeyRange::prefix(b"c".to_vec()), Direction::Reverse, 10);
+        assert_eq!(keys(prefixed.expect("scan")), [vec![b'c', 0xFF], b"c".to_vec()]);
+        assert!(engine.scan(Table::Users, &all, Direction::Forward, 0).expect("scan").is_empty());
+        assert_eq!(engine.get(Table::Filters, b"b").expect("get"), Some(b"filter".to_vec()));
+        assert_eq!(engine.get(Table::Filters, b"a").expect("get"), None, "tables are separate");
 
         let mut batch = Batch::new();
         batch.delete(Table::Users, b"a".to_vec());
@@ -276,16 +237,9 @@ mod tests {
         drop(engine);
 
         let engine = open(dir.path()).expect("reopen");
-        assert_eq!(
-            engine.get(Table::Users, b"a").expect("get"),
-            Some(b"again".to_vec()),
-            "later ops win"
-        );
+        assert_eq!(engine.get(Table::Users, b"a").expect("get"), Some(b"again".to_vec()), "later ops win");
         assert_eq!(engine.get(Table::Users, b"d").expect("get"), None);
-        assert_eq!(
-            engine.get(Table::Filters, b"b").expect("get"),
-            Some(b"filter".to_vec())
-        );
+        assert_eq!(engine.get(Table::Filters, b"b").expect("get"), Some(b"filter".to_vec()));
     }
 
     #[test]

@@ -17,29 +17,15 @@ fn filter_key(user_id: &UserId, filter_id: &str) -> Vec<u8> {
 
 #[async_trait]
 impl FilterStore for EmbeddedStore {
-    async fn put_filter(
-        &self,
-        user_id: &UserId,
-        filter_id: &str,
-        filter: &str,
-    ) -> Result<(), Error> {
+    async fn put_filter(&self, user_id: &UserId, filter_id: &str, filter: &str) -> Result<(), Error> {
         let mut batch = Batch::new();
-        batch.put(
-            Table::Filters,
-            filter_key(user_id, filter_id),
-            filter.as_bytes().to_vec(),
-        );
+        batch.put(Table::Filters, filter_key(user_id, filter_id), filter.as_bytes().to_vec());
         self.run(move |engine| engine.write(batch)).await
     }
 
     async fn get_filter(&self, user_id: &UserId, filter_id: &str) -> Result<Option<String>, Error> {
         let key = filter_key(user_id, filter_id);
-        self.run(move |engine| {
-            engine
-                .get(Table::Filters, &key)?
-                .map(|bytes| decode_text(&bytes))
-                .transpose()
-        })
-        .await
+        self.run(move |engine| engine.get(Table::Filters, &key)?.map(|bytes| decode_text(&bytes)).transpose())
+            .await
     }
 }

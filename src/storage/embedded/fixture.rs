@@ -22,16 +22,9 @@ pub(crate) async fn rocksdb() -> Fixture {
 
 async fn fixture(engine: Engine) -> Fixture {
     let dir = tempfile::tempdir().expect("create a temporary directory");
-    let restart = EmbeddedRestart {
-        engine,
-        path: dir.path().join("store"),
-    };
+    let restart = EmbeddedRestart { engine, path: dir.path().join("store") };
     let stores = restart.reopen().await.expect("open a fresh embedded store");
-    Fixture {
-        stores,
-        restart: Box::new(restart),
-        guard: Box::new(dir),
-    }
+    Fixture { stores, restart: Box::new(restart), guard: Box::new(dir) }
 }
 
 struct EmbeddedRestart {
@@ -41,11 +34,7 @@ struct EmbeddedRestart {
 
 impl Restart for EmbeddedRestart {
     fn reopen(&self) -> BoxFuture<'_, Result<Stores, Error>> {
-        Box::pin(async move {
-            Ok(Stores::from_adapter(
-                EmbeddedStore::open(self.engine, &self.path).await?,
-            ))
-        })
+        Box::pin(async move { Ok(Stores::from_adapter(EmbeddedStore::open(self.engine, &self.path).await?)) })
     }
 
     fn set_schema_version(&self, version: u32) -> BoxFuture<'_, Result<(), Error>> {
@@ -54,11 +43,7 @@ impl Restart for EmbeddedRestart {
             tokio::task::spawn_blocking(move || {
                 let kv = open_engine(engine, &path)?;
                 let mut batch = super::engine::Batch::new();
-                batch.put(
-                    Table::Meta,
-                    SCHEMA_VERSION_KEY.to_vec(),
-                    version.to_be_bytes().to_vec(),
-                );
+                batch.put(Table::Meta, SCHEMA_VERSION_KEY.to_vec(), version.to_be_bytes().to_vec());
                 kv.write(batch)
             })
             .await

@@ -23,9 +23,7 @@ impl FjallEngine {
     /// Opens (or creates) the database in `path`. fjall holds an exclusive lock on the
     /// directory while open, so a second opener — another process or this one — fails.
     pub(crate) fn open(path: &Path) -> Result<Self, Error> {
-        let database = Database::builder(path)
-            .open()
-            .map_err(|error| open_error(path, error))?;
+        let database = Database::builder(path).open().map_err(|error| open_error(path, error))?;
         let mut keyspaces = Vec::with_capacity(Table::ALL.len());
         for table in Table::ALL {
             let keyspace = database
@@ -33,19 +31,13 @@ impl FjallEngine {
                 .map_err(|error| open_error(path, error))?;
             keyspaces.push(keyspace);
         }
-        Ok(FjallEngine {
-            database,
-            keyspaces,
-        })
+        Ok(FjallEngine { database, keyspaces })
     }
 
     fn keyspace(&self, table: Table) -> Result<&Keyspace, Error> {
-        self.keyspaces.get(table.index()).ok_or_else(|| {
-            Error::Backend(format!(
-                "fjall keyspace for table {} is missing",
-                table.name()
-            ))
-        })
+        self.keyspaces
+            .get(table.index())
+            .ok_or_else(|| Error::Backend(format!("fjall keyspace for table {} is missing", table.name())))
     }
 }
 
@@ -82,9 +74,7 @@ impl KvEngine for FjallEngine {
         let mut engine_batch = self.database.batch().durability(Some(PersistMode::SyncAll));
         for op in batch.ops {
             match op {
-                BatchOp::Put { table, key, value } => {
-                    engine_batch.insert(self.keyspace(table)?, key, value)
-                }
+                BatchOp::Put { table, key, value } => engine_batch.insert(self.keyspace(table)?, key, value),
                 BatchOp::Delete { table, key } => engine_batch.remove(self.keyspace(table)?, key),
             }
         }
@@ -116,8 +106,6 @@ impl KvEngine for FjallEngine {
     }
 
     fn flush(&self) -> Result<(), Error> {
-        self.database
-            .persist(PersistMode::SyncAll)
-            .map_err(backend_error)
+        self.database.persist(PersistMode::SyncAll).map_err(backend_error)
     }
 }

@@ -59,12 +59,9 @@ impl EmbeddedStore {
     /// holds the store, and with [`Error::SchemaTooNew`] when a newer Stoa wrote it.
     pub async fn open(engine: Engine, path: &Path) -> Result<Arc<EmbeddedStore>, Error> {
         let path = path.to_path_buf();
-        let store =
-            tokio::task::spawn_blocking(move || EmbeddedStore::open_blocking(engine, &path))
-                .await
-                .map_err(|error| {
-                    Error::Open(format!("the task opening the store failed: {error}"))
-                })??;
+        let store = tokio::task::spawn_blocking(move || EmbeddedStore::open_blocking(engine, &path))
+            .await
+            .map_err(|error| Error::Open(format!("the task opening the store failed: {error}")))??;
         Ok(Arc::new(store))
     }
 
@@ -72,11 +69,7 @@ impl EmbeddedStore {
         let engine = open_engine(engine, path)?;
         check_schema_version(engine.as_ref())?;
         let positions = Arc::new(StreamPositions::load(engine.as_ref())?);
-        Ok(EmbeddedStore {
-            engine,
-            locks: WriteLocks::new(),
-            positions,
-        })
+        Ok(EmbeddedStore { engine, locks: WriteLocks::new(), positions })
     }
 
     /// Runs `work` against the engine on a blocking thread.
@@ -109,10 +102,7 @@ impl EmbeddedStore {
 
 fn open_engine(engine: Engine, path: &Path) -> Result<Arc<dyn KvEngine>, Error> {
     std::fs::create_dir_all(path).map_err(|error| {
-        Error::Open(format!(
-            "cannot create the store directory {}: {error}",
-            path.display()
-        ))
+        Error::Open(format!("cannot create the store directory {}: {error}", path.display()))
     })?;
     Ok(match engine {
         Engine::Fjall => Arc::new(fjall::FjallEngine::open(path)?),
@@ -133,10 +123,7 @@ fn check_schema_version(engine: &dyn KvEngine) -> Result<(), Error> {
             .map_err(|_| Error::Corrupt("the stored schema version is not 4 bytes".to_owned()))?,
     );
     if found > SCHEMA_VERSION {
-        return Err(Error::SchemaTooNew {
-            found,
-            supported: SCHEMA_VERSION,
-        });
+        return Err(Error::SchemaTooNew { found, supported: SCHEMA_VERSION });
     }
     // Version 1 is the first; an older one (0) can only be damage. Later versions will
     // migrate here, in order, before the store is used.
@@ -148,11 +135,7 @@ fn check_schema_version(engine: &dyn KvEngine) -> Result<(), Error> {
 
 fn write_schema_version(engine: &dyn KvEngine, version: u32) -> Result<(), Error> {
     let mut batch = Batch::new();
-    batch.put(
-        Table::Meta,
-        SCHEMA_VERSION_KEY.to_vec(),
-        version.to_be_bytes().to_vec(),
-    );
+    batch.put(Table::Meta, SCHEMA_VERSION_KEY.to_vec(), version.to_be_bytes().to_vec());
     engine.write(batch)
 }
 
@@ -170,11 +153,7 @@ const LOCK_STRIPES: usize = 16;
 
 impl WriteLocks {
     fn new() -> Self {
-        let stripes = || {
-            (0..LOCK_STRIPES)
-                .map(|_| Arc::new(Mutex::new(())))
-                .collect()
-        };
+        let stripes = || (0..LOCK_STRIPES).map(|_| Arc::new(Mutex::new(()))).collect();
         WriteLocks {
             accounts: Arc::new(Mutex::new(())),
             uia: Arc::new(Mutex::new(())),
@@ -205,11 +184,7 @@ fn stripe(stripes: &[Arc<Mutex<()>>], user_id: &str) -> Arc<Mutex<()>> {
     user_id.hash(&mut hasher);
     let index = usize::try_from(hasher.finish() % LOCK_STRIPES as u64).unwrap_or_default();
     // `stripes` always has LOCK_STRIPES entries; the fallback only satisfies the types.
-    stripes
-        .get(index)
-        .or(stripes.first())
-        .map(Arc::clone)
-        .unwrap_or_default()
+    stripes.get(index).or(stripes.first()).map(Arc::clone).unwrap_or_default()
 }
 
 /// Takes `lock`. A poisoned lock is still usable: it guards no data, and a panicking
@@ -235,9 +210,7 @@ mod tests {
 
     async fn second_open_is_refused(engine: Engine) {
         let dir = tempfile::tempdir().expect("temp dir");
-        let first = EmbeddedStore::open(engine, dir.path())
-            .await
-            .expect("first open");
+        let first = EmbeddedStore::open(engine, dir.path()).await.expect("first open");
         let second = EmbeddedStore::open(engine, dir.path()).await;
         assert!(
             matches!(&second, Err(Error::Open(message)) if message.contains("another stoa process")),
@@ -245,9 +218,7 @@ mod tests {
             second.as_ref().err()
         );
         drop(first);
-        EmbeddedStore::open(engine, dir.path())
-            .await
-            .expect("open after the first closed");
+        EmbeddedStore::open(engine, dir.path()).await.expect("open after the first closed");
     }
 
     #[tokio::test]
@@ -293,11 +264,7 @@ mod tests {
         let path = dir.path().to_path_buf();
         let output = tokio::task::spawn_blocking(move || {
             std::process::Command::new(std::env::current_exe().expect("test binary"))
-                .args([
-                    "--exact",
-                    "storage::embedded::tests::child_opens_held_store",
-                    "--nocapture",
-                ])
+                .args(["--exact", "storage::embedded::tests::child_opens_held_store", "--nocapture"])
                 .env(CHILD_STORE_PATH, &path)
                 .env(CHILD_STORE_ENGINE, engine_name)
                 .output()
@@ -307,10 +274,7 @@ mod tests {
         .expect("join");
         let stdout = String::from_utf8_lossy(&output.stdout);
         assert!(output.status.success(), "child failed: {stdout}");
-        assert!(
-            stdout.contains("child refused as expected"),
-            "child did not run the check: {stdout}"
-        );
+        assert!(stdout.contains("child refused as expected"), "child did not run the check: {stdout}");
     }
 
     #[tokio::test]
@@ -328,9 +292,7 @@ mod tests {
     async fn open_creates_missing_directories() {
         let dir = tempfile::tempdir().expect("temp dir");
         let nested = dir.path().join("a").join("b");
-        EmbeddedStore::open(Engine::Fjall, &nested)
-            .await
-            .expect("open nested");
+        EmbeddedStore::open(Engine::Fjall, &nested).await.expect("open nested");
         assert!(nested.is_dir());
     }
 }

@@ -39,35 +39,18 @@ impl ProfileStore for EmbeddedStore {
         let displayname_key = compound_key(&[user_id.as_bytes(), DISPLAYNAME]);
         let avatar_url_key = compound_key(&[user_id.as_bytes(), AVATAR_URL]);
         self.run(move |engine| {
-            let read = |key: &[u8]| {
-                engine
-                    .get(Table::Profiles, key)?
-                    .map(|bytes| decode_text(&bytes))
-                    .transpose()
-            };
-            Ok(Profile {
-                displayname: read(&displayname_key)?,
-                avatar_url: read(&avatar_url_key)?,
-            })
+            let read =
+                |key: &[u8]| engine.get(Table::Profiles, key)?.map(|bytes| decode_text(&bytes)).transpose();
+            Ok(Profile { displayname: read(&displayname_key)?, avatar_url: read(&avatar_url_key)? })
         })
         .await
     }
 
-    async fn set_displayname(
-        &self,
-        user_id: &UserId,
-        displayname: Option<&str>,
-    ) -> Result<(), Error> {
-        self.set_profile_field(user_id, DISPLAYNAME, displayname)
-            .await
+    async fn set_displayname(&self, user_id: &UserId, displayname: Option<&str>) -> Result<(), Error> {
+        self.set_profile_field(user_id, DISPLAYNAME, displayname).await
     }
 
-    async fn set_avatar_url(
-        &self,
-        user_id: &UserId,
-        avatar_url: Option<&str>,
-    ) -> Result<(), Error> {
-        self.set_profile_field(user_id, AVATAR_URL, avatar_url)
-            .await
+    async fn set_avatar_url(&self, user_id: &UserId, avatar_url: Option<&str>) -> Result<(), Error> {
+        self.set_profile_field(user_id, AVATAR_URL, avatar_url).await
     }
 }

@@ -34,15 +34,15 @@ impl RocksdbEngine {
             family_options.set_compression_type(DBCompressionType::Lz4);
             ColumnFamilyDescriptor::new(table.name(), family_options)
         });
-        let db = DB::open_cf_descriptors(&options, path, families)
-            .map_err(|error| open_error(path, error))?;
+        let db =
+            DB::open_cf_descriptors(&options, path, families).map_err(|error| open_error(path, error))?;
         Ok(RocksdbEngine { db })
     }
 
     fn family(&self, table: Table) -> Result<&ColumnFamily, Error> {
-        self.db.cf_handle(table.name()).ok_or_else(|| {
-            Error::Backend(format!("rocksdb column family {} is missing", table.name()))
-        })
+        self.db
+            .cf_handle(table.name())
+            .ok_or_else(|| Error::Backend(format!("rocksdb column family {} is missing", table.name())))
     }
 }
 
@@ -68,9 +68,7 @@ impl KvEngine for RocksdbEngine {
     }
 
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, Error> {
-        self.db
-            .get_cf(self.family(table)?, key)
-            .map_err(backend_error)
+        self.db.get_cf(self.family(table)?, key).map_err(backend_error)
     }
 
     fn write(&self, batch: Batch) -> Result<(), Error> {
@@ -80,17 +78,13 @@ impl KvEngine for RocksdbEngine {
         let mut engine_batch = rocksdb::WriteBatch::default();
         for op in batch.ops {
             match op {
-                BatchOp::Put { table, key, value } => {
-                    engine_batch.put_cf(self.family(table)?, key, value)
-                }
+                BatchOp::Put { table, key, value } => engine_batch.put_cf(self.family(table)?, key, value),
                 BatchOp::Delete { table, key } => engine_batch.delete_cf(self.family(table)?, key),
             }
         }
         let mut write_options = WriteOptions::default();
         write_options.set_sync(true);
-        self.db
-            .write_opt(engine_batch, &write_options)
-            .map_err(backend_error)
+        self.db.write_opt(engine_batch, &write_options).map_err(backend_error)
     }
 
     fn scan(
@@ -105,9 +99,7 @@ impl KvEngine for RocksdbEngine {
         if let Some(to) = &range.to {
             read_options.set_iterate_upper_bound(to.clone());
         }
-        let mut iter = self
-            .db
-            .raw_iterator_cf_opt(self.family(table)?, read_options);
+        let mut iter = self.db.raw_iterator_cf_opt(self.family(table)?, read_options);
         match direction {
             Direction::Forward => iter.seek_to_first(),
             Direction::Reverse => iter.seek_to_last(),
@@ -130,9 +122,7 @@ impl KvEngine for RocksdbEngine {
     fn flush(&self) -> Result<(), Error> {
         self.db.flush_wal(true).map_err(backend_error)?;
         for table in Table::ALL {
-            self.db
-                .flush_cf(self.family(table)?)
-                .map_err(backend_error)?;
+            self.db.flush_cf(self.family(table)?).map_err(backend_error)?;
         }
         Ok(())
     }

@@ -52,15 +52,9 @@ impl StreamPositions {
             let next = ceiling
                 .checked_add(1)
                 .ok_or_else(|| Error::Corrupt(format!("stream {} is exhausted", stream.name())))?;
-            counters.push(StreamCounter {
-                next: AtomicU64::new(next),
-                ceiling: AtomicU64::new(ceiling),
-            });
+            counters.push(StreamCounter { next: AtomicU64::new(next), ceiling: AtomicU64::new(ceiling) });
         }
-        Ok(StreamPositions {
-            counters,
-            raise_lock: Mutex::new(()),
-        })
+        Ok(StreamPositions { counters, raise_lock: Mutex::new(()) })
     }
 
     fn counter(&self, stream: StreamId) -> Result<&StreamCounter, Error> {
@@ -79,21 +73,13 @@ impl StreamPositions {
         let counter = self.counter(stream)?;
         let position = counter.next.fetch_add(1, Ordering::SeqCst);
         if position == u64::MAX {
-            return Err(Error::Backend(format!(
-                "stream {} is exhausted",
-                stream.name()
-            )));
+            return Err(Error::Backend(format!("stream {} is exhausted", stream.name())));
         }
         Ok((position, position <= counter.ceiling.load(Ordering::SeqCst)))
     }
 
     /// Makes a ceiling of at least `position` durable. Blocks on disk I/O.
-    fn raise_ceiling(
-        &self,
-        engine: &dyn KvEngine,
-        stream: StreamId,
-        position: u64,
-    ) -> Result<(), Error> {
+    fn raise_ceiling(&self, engine: &dyn KvEngine, stream: StreamId, position: u64) -> Result<(), Error> {
         let counter = self.counter(stream)?;
         let _guard = hold(&self.raise_lock);
         if position <= counter.ceiling.load(Ordering::SeqCst) {
@@ -102,11 +88,7 @@ impl StreamPositions {
         }
         let ceiling = position.saturating_add(POSITION_BLOCK);
         let mut batch = Batch::new();
-        batch.put(
-            Table::Meta,
-            ceiling_key(stream),
-            encode_u64(ceiling).to_vec(),
-        );
+        batch.put(Table::Meta, ceiling_key(stream), encode_u64(ceiling).to_vec());
         engine.write(batch)?;
         counter.ceiling.store(ceiling, Ordering::SeqCst);
         Ok(())
@@ -114,11 +96,7 @@ impl StreamPositions {
 
     /// Every position handed out so far is at most this.
     fn max_reserved(&self, stream: StreamId) -> Result<u64, Error> {
-        Ok(self
-            .counter(stream)?
-            .next
-            .load(Ordering::SeqCst)
-            .saturating_sub(1))
+        Ok(self.counter(stream)?.next.load(Ordering::SeqCst).saturating_sub(1))
     }
 }
 
@@ -128,8 +106,7 @@ impl StreamStore for EmbeddedStore {
         let (position, covered) = self.positions.take(stream)?;
         if !covered {
             let positions = Arc::clone(&self.positions);
-            self.run(move |engine| positions.raise_ceiling(engine, stream, position))
-                .await?;
+            self.run(move |engine| positions.raise_ceiling(engine, stream, position)).await?;
         }
         Ok(Position(position))
     }

@@ -30,10 +30,7 @@ fn expiry_key(expires_at_ms: u64, session_id: &[u8]) -> Vec<u8> {
 }
 
 fn load_session(engine: &dyn KvEngine, session_id: &[u8]) -> Result<Option<StoredSession>, Error> {
-    engine
-        .get(Table::UiaSessions, session_id)?
-        .map(|bytes| decode_record(&bytes))
-        .transpose()
+    engine.get(Table::UiaSessions, session_id)?.map(|bytes| decode_record(&bytes)).transpose()
 }
 
 /// A session is gone once `now_ms` is past its expiry.
@@ -57,22 +54,14 @@ impl UiaStore for EmbeddedStore {
             if let Some(old) = load_session(engine, &id)? {
                 batch.delete(Table::UiaExpiry, expiry_key(old.expires_at_ms, &id));
             }
-            batch.put(
-                Table::UiaExpiry,
-                expiry_key(stored.expires_at_ms, &id),
-                Vec::new(),
-            );
+            batch.put(Table::UiaExpiry, expiry_key(stored.expires_at_ms, &id), Vec::new());
             batch.put(Table::UiaSessions, id, value);
             engine.write(batch)
         })
         .await
     }
 
-    async fn get_uia_session(
-        &self,
-        session_id: &str,
-        now_ms: u64,
-    ) -> Result<Option<UiaSession>, Error> {
+    async fn get_uia_session(&self, session_id: &str, now_ms: u64) -> Result<Option<UiaSession>, Error> {
         let id = session_id.to_owned();
         self.run(move |engine| {
             let Some(stored) = load_session(engine, id.as_bytes())? else {
