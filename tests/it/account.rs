@@ -119,6 +119,41 @@ async fn deactivation_with_wrong_password_changes_nothing(b: Backend) {
     s.login("alice", "pw").await;
 }
 
+async fn uia_session_of_one_operation_cannot_authorise_another(b: Backend) {
+    let s = Server::start_default(b).await;
+    let alice = s.register("alice", "pw").await;
+    let other = s.login("alice", "pw").await;
+    // Complete a password change with session S…
+    let pw_path = format!("{V3}/account/password");
+    let body = json!({ "new_password": "pw2", "logout_devices": false });
+    let session = s.post(&pw_path, alice.token(), body.clone()).await.uia();
+    let mut done = body;
+    done["auth"] = password_auth("alice", "pw", &session);
+    s.post(&pw_path, alice.token(), done).await.ok();
+    // …then S alone must not authorise a deactivation or a device deletion.
+    let de = format!("{V3}/account/deactivate");
+    let r = s.post(&de, alice.token(), json!({ "auth": { "session": session } })).await;
+    assert!(
+        r.status == 401 || r.status == 400 || r.status == 403,
+        "deactivate via old session -> {}",
+        r.text
+    );
+    s.assert_token_alive(&alice.access_token).await;
+    let dev = format!("{V3}/devices/{}", crate::harness::enc(&other.device_id));
+    let r = s.delete(&dev, alice.token(), Some(json!({ "auth": { "session": session } }))).await;
+    assert!(
+        r.status == 401 || r.status == 400 || r.status == 403,
+        "delete device via old session -> {}",
+        r.text
+    );
+    s.assert_token_alive(&other.access_token).await;
+    // Nor can bob ride on alice's session.
+    let bob = s.register("bob", "pw").await;
+    let r = s.post(&de, bob.token(), json!({ "auth": { "session": session } })).await;
+    assert!(r.status == 401 || r.status == 400 || r.status == 403, "bob via alice's session -> {}", r.text);
+    s.assert_token_alive(&bob.access_token).await;
+}
+
 async fn threepid_list_is_empty(b: Backend) {
     let s = Server::start_default(b).await;
     let alice = s.register("alice", "pw").await;
@@ -205,6 +240,7 @@ crate::per_backend!(
     password_change_bad_requests,
     deactivation_locks_the_account_forever,
     deactivation_with_wrong_password_changes_nothing,
+    uia_session_of_one_operation_cannot_authorise_another,
     threepid_list_is_empty,
     threepid_add_and_bind_are_refused,
     threepid_delete_and_unbind_report_no_support,

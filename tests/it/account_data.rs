@@ -96,6 +96,17 @@ async fn invalid_room_id_is_400_invalid_param(b: Backend) {
     s.get(&path, alice.token()).await.err(400, "M_INVALID_PARAM");
 }
 
+async fn types_with_reserved_characters_roundtrip(b: Backend) {
+    let s = Server::start_default(b).await;
+    let alice = s.register("alice", "pw").await;
+    for ty in ["org.example/with slash", "org.example.é?&#"] {
+        let path = global(&alice.user_id, ty);
+        s.put(&path, alice.token(), json!({ "type": ty })).await.ok();
+        assert_eq!(s.get(&path, alice.token()).await.ok(), &json!({ "type": ty }), "type {ty:?}");
+    }
+    s.get(&global(&alice.user_id, "org.example"), alice.token()).await.err(404, "M_NOT_FOUND");
+}
+
 crate::per_backend!(
     global_account_data_roundtrip,
     room_account_data_roundtrip,
@@ -103,4 +114,5 @@ crate::per_backend!(
     non_object_bodies_are_rejected,
     server_managed_types_are_405,
     invalid_room_id_is_400_invalid_param,
+    types_with_reserved_characters_roundtrip,
 );

@@ -80,9 +80,24 @@ async fn profile_bad_requests(b: Backend) {
     r.assert_error_body();
 }
 
+async fn unencoded_user_id_in_path_works(b: Backend) {
+    let s = Server::start_default(b).await;
+    let alice = s.register("alice", "pw").await;
+    s.put(
+        &format!("{V3}/profile/@alice:localhost/displayname"),
+        alice.token(),
+        json!({ "displayname": "Raw" }),
+    )
+    .await
+    .ok();
+    let v = s.get(&field("@alice:localhost", "displayname"), alice.token()).await.ok().clone();
+    assert_eq!(v["displayname"], json!("Raw"));
+}
+
 crate::per_backend!(
     set_and_get_displayname_and_avatar,
     unset_field_and_unknown_user_are_404,
     cannot_set_another_users_profile,
     profile_bad_requests,
+    unencoded_user_id_in_path_works,
 );

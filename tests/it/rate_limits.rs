@@ -75,7 +75,28 @@ async fn registration_per_ip_limit(b: Backend) {
     assert!(created <= 2, "{created} registrations passed a burst of 2");
 }
 
+async fn forwarded_for_header_does_not_dodge_ip_limit(b: Backend) {
+    let s = Server::builder(b).set_toml("rate_limits.login_per_ip", TIGHT).start().await;
+    s.register("alice", "pw").await;
+    let body = json!({ "type": "m.login.password", "user": "alice", "password": "pw" });
+    let mut statuses = Vec::new();
+    for i in 0..4 {
+        let resp = s
+            .http
+            .post(s.url(&format!("{V3}/login")))
+            .header("X-Forwarded-For", format!("203.0.113.{i}"))
+            .header("X-Real-IP", format!("198.51.100.{i}"))
+            .json(&body)
+            .send()
+            .await
+            .expect("login");
+        statuses.push(resp.status().as_u16());
+    }
+    assert!(statuses.contains(&429), "spoofed forwarding headers escaped the per-IP limit: {statuses:?}");
+}
+
 crate::per_backend!(
+    forwarded_for_header_does_not_dodge_ip_limit,
     login_per_ip_limit,
     login_per_account_limit,
     failed_login_per_account_limit,

@@ -154,6 +154,44 @@ async fn non_refreshable_tokens_do_not_expire_by_default(b: Backend) {
     assert_eq!(body["user_id"], json!("@alice:localhost"));
 }
 
+async fn plain_access_tokens_expire_when_configured(b: Backend) {
+    let s = Server::builder(b).set("auth.access_token_lifetime_secs", 1).start().await;
+    let alice = s.register("alice", "pw").await;
+    s.assert_token_alive(&alice.access_token).await;
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    s.whoami(&alice.access_token).await.err(401, "M_UNKNOWN_TOKEN");
+    s.login("alice", "pw").await;
+}
+
+async fn query_string_access_token_still_accepted(b: Backend) {
+    // Deprecated, but part of v1.19 (removed only in v1.20).
+    let s = Server::start_default(b).await;
+    let alice = s.register("alice", "pw").await;
+    let path = format!("{V3}/account/whoami?access_token={}", crate::harness::enc(&alice.access_token));
+    let v = s.get(&path, None).await.ok().clone();
+    assert_eq!(v["user_id"], json!(alice.user_id));
+    s.get(&format!("{V3}/account/whoami?access_token=bogus"), None).await.err(401, "M_UNKNOWN_TOKEN");
+}
+
+async fn refresh_tokens_die_with_password_change_and_device_deletion(b: Backend) {
+    let s = Server::start_default(b).await;
+    let alice = s.register("alice", "pw").await;
+    let doomed = login_refreshable(&s, "alice", "pw").await;
+    let deleted = login_refreshable(&s, "alice", "pw").await;
+    // Delete one device through UIA: its refresh token must die with it.
+    let path = format!("{V3}/devices/{}", crate::harness::enc(&deleted.device_id));
+    let session = s.delete(&path, alice.token(), Some(json!({}))).await.uia();
+    let auth = crate::harness::password_auth("alice", "pw", &session);
+    s.delete(&path, alice.token(), Some(json!({ "auth": auth }))).await.ok();
+    refresh(&s, deleted.refresh_token.as_deref().expect("rt")).await.err(401, "M_UNKNOWN_TOKEN");
+    // A password change logs out other devices, refresh tokens included.
+    let pw_path = format!("{V3}/account/password");
+    let session = s.post(&pw_path, alice.token(), json!({ "new_password": "pw2" })).await.uia();
+    let auth = crate::harness::password_auth("alice", "pw", &session);
+    s.post(&pw_path, alice.token(), json!({ "new_password": "pw2", "auth": auth })).await.ok();
+    refresh(&s, doomed.refresh_token.as_deref().expect("rt")).await.err(401, "M_UNKNOWN_TOKEN");
+}
+
 crate::per_backend!(
     whoami_reports_user_and_device,
     logout_kills_only_that_token,
@@ -165,4 +203,7 @@ crate::per_backend!(
     refresh_token_dies_with_logout,
     expired_access_token_is_soft_logout,
     non_refreshable_tokens_do_not_expire_by_default,
+    plain_access_tokens_expire_when_configured,
+    query_string_access_token_still_accepted,
+    refresh_tokens_die_with_password_change_and_device_deletion,
 );
