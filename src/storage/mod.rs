@@ -11,6 +11,7 @@ pub mod devices;
 pub mod error;
 pub mod filters;
 pub mod profiles;
+pub mod rooms;
 pub mod streams;
 pub mod uia;
 
