@@ -1,3 +1,4 @@
 //! `/sync`: filters now; the delta producer and long-poll come with the rooms issue.
 
 pub mod filter;
+pub mod token;
