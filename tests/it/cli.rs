@@ -134,7 +134,21 @@ async fn postgres_cli_works_while_running(b: Backend) {
     s.login("erin", "erin-new").await;
 }
 
+async fn embedded_store_is_not_shared_with_a_running_server(b: Backend) {
+    if !b.is_embedded() {
+        return; // PostgreSQL is meant to be shared.
+    }
+    let s = Server::start_default(b).await;
+    s.register("alice", "pw").await;
+    let o = s.cli(&["user", "create", "mallory"], Some("pw\n"));
+    assert_failure(&o);
+    // The running server is unharmed and mallory does not exist.
+    s.login("alice", "pw").await;
+    assert!(s.username_available("mallory").await);
+}
+
 crate::per_backend!(
+    embedded_store_is_not_shared_with_a_running_server,
     create_users_and_list_them,
     duplicate_and_invalid_names_fail,
     list_shows_registered_and_deactivated_users,

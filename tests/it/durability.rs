@@ -52,7 +52,47 @@ async fn restart_many_times(b: Backend) {
     }
 }
 
+async fn concurrent_writes_survive_kill_9(b: Backend) {
+    let mut s = Server::start_default(b).await;
+    let names: Vec<String> = (0..12).map(|i| format!("burst{i}")).collect();
+    let mut pending = Vec::new();
+    for name in &names {
+        pending.push(s.register(name, "pw"));
+    }
+    let sessions = futures_join_all(pending).await;
+    s.kill();
+    s.start().await;
+    for (name, session) in names.iter().zip(&sessions) {
+        s.login(name, "pw").await;
+        s.assert_token_alive(&session.access_token).await;
+    }
+}
+
+/// Runs futures concurrently on the current task (no extra dependency).
+async fn futures_join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut set = Vec::new();
+    for f in futures {
+        set.push(Box::pin(f));
+    }
+    let mut outputs: Vec<Option<F::Output>> = (0..set.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut all_done = true;
+        for (slot, fut) in outputs.iter_mut().zip(set.iter_mut()) {
+            if slot.is_none() {
+                match fut.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *slot = Some(v),
+                    std::task::Poll::Pending => all_done = false,
+                }
+            }
+        }
+        if all_done { std::task::Poll::Ready(()) } else { std::task::Poll::Pending }
+    })
+    .await;
+    outputs.into_iter().map(|o| o.expect("future finished")).collect()
+}
+
 crate::per_backend!(
+    concurrent_writes_survive_kill_9,
     acknowledged_writes_survive_kill_9,
     logout_survives_kill_9,
     sigterm_exits_cleanly_and_data_persists,

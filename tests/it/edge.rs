@@ -176,6 +176,14 @@ async fn server_survives_a_flood_of_bad_requests(b: Backend) {
         let r = s.get(&format!("{V3}/profile/{}", "%FF%FE"), alice.token()).await;
         assert!(r.status < 500, "bad path encoding -> {}", r.status);
     }
+    // Pathologically deep nesting must be refused, not overflow a stack.
+    let deep = format!("{}{}", "{\"a\":".repeat(100_000), "}".repeat(100_000));
+    let r = s.raw(Method::POST, &format!("{V3}/login"), None, Some(deep.into_bytes())).await;
+    assert!(r.status == 400 || r.status == 413, "deep nesting -> {}: {}", r.status, r.text);
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let path = format!("{V3}/user/{}/account_data/org.example.deep", enc(&alice.user_id));
+    let r = s.raw(Method::PUT, &path, alice.token(), Some(deep.into_bytes())).await;
+    assert!(r.status == 400 || r.status == 413, "deep nesting -> {}: {}", r.status, r.text);
     s.get("/_matrix/client/versions", None).await.ok();
     s.assert_token_alive(&alice.access_token).await;
 }

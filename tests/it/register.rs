@@ -220,6 +220,16 @@ async fn used_up_registration_token_is_refused(b: Backend) {
     assert_eq!(s.get(validity, None).await.ok()["valid"], json!(false));
 }
 
+async fn token_use_count_survives_restart(b: Backend) {
+    let mut s = token_server(b, r#"[{ token = "once", uses_allowed = 1 }]"#).start().await;
+    register_with_token(&s, "alice", "once").await.ok();
+    s.kill();
+    s.start().await;
+    let r = register_with_token(&s, "bob", "once").await;
+    assert_eq!(r.json["errcode"], json!("M_FORBIDDEN"), "used-up token after restart: {}", r.text);
+    assert!(s.username_available("bob").await);
+}
+
 async fn expired_registration_token_is_refused(b: Backend) {
     let s =
         token_server(b, r#"[{ token = "old", expires_at_ms = 1000 }, { token = "fresh" }]"#).start().await;
@@ -319,6 +329,7 @@ crate::per_backend!(
     unknown_kind_is_rejected,
     registration_token_flow,
     used_up_registration_token_is_refused,
+    token_use_count_survives_restart,
     expired_registration_token_is_refused,
     validity_endpoint_without_require_token,
     expired_uia_session_is_refused,
