@@ -118,6 +118,21 @@ async fn wrong_json_types_are_400_bad_json(b: Backend) {
     s.post(&format!("{V3}/login"), None, json!(["an", "array"])).await.err(400, "M_BAD_JSON");
 }
 
+async fn json_body_without_content_type_is_accepted(b: Backend) {
+    // Clients (and curl) often omit Content-Type; the spec does not require it.
+    let s = Server::start_default(b).await;
+    s.register("alice", "pw").await;
+    let body = json!({ "type": "m.login.password", "user": "alice", "password": "pw" }).to_string();
+    for content_type in [None, Some("text/plain"), Some("application/json; charset=utf-8")] {
+        let mut req = s.http.post(s.url(&format!("{V3}/login"))).body(body.clone());
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        let resp = req.send().await.expect("login");
+        assert_eq!(resp.status().as_u16(), 200, "login with content-type {content_type:?}");
+    }
+}
+
 async fn missing_token_is_401_missing_token(b: Backend) {
     let s = Server::start_default(b).await;
     for path in ["/account/whoami", "/capabilities", "/devices", "/account/3pid"] {
@@ -196,6 +211,7 @@ crate::per_backend!(
     options_does_not_run_endpoint_logic,
     malformed_json_is_400_not_json,
     wrong_json_types_are_400_bad_json,
+    json_body_without_content_type_is_accepted,
     missing_token_is_401_missing_token,
     invalid_token_is_401_unknown_token,
     oversized_body_is_413_too_large,

@@ -158,6 +158,39 @@ async fn guest_registration_when_guests_off_is_403(b: Backend) {
     r.err(403, "M_GUEST_ACCESS_FORBIDDEN");
 }
 
+async fn guest_registration_when_guests_on(b: Backend) {
+    let s = Server::builder(b).set("registration.allow_guests", true).start().await;
+    let r = s
+        .post(
+            &format!("{V3}/register?kind=guest"),
+            None,
+            json!({ "username": "ignored", "password": "ignored", "initial_device_display_name": "Guest tab" }),
+        )
+        .await;
+    let v = r.ok().clone();
+    let token = v["access_token"].as_str().expect("guest access_token");
+    let who = s.whoami(token).await.ok().clone();
+    assert_eq!(who["is_guest"], json!(true), "{who}");
+    assert_eq!(who["user_id"], v["user_id"]);
+    // Body parameters other than the display name are ignored for guests.
+    assert!(s.username_available("ignored").await, "guest registration used the requested username");
+}
+
+async fn localparts_with_every_allowed_symbol(b: Backend) {
+    let s = Server::start_default(b).await;
+    let name = "a.b_c=d-e/f+9";
+    let who = s.register(name, "pw").await;
+    assert_eq!(who.user_id, format!("@{name}:localhost"));
+    s.login(name, "pw").await;
+    s.login(&who.user_id, "pw").await;
+    let path = format!("{V3}/profile/{}/displayname", enc(&who.user_id));
+    s.put(&path, who.token(), json!({ "displayname": "Symbols" })).await.ok();
+    assert_eq!(s.get(&path, who.token()).await.ok()["displayname"], json!("Symbols"));
+    let ad = format!("{V3}/user/{}/account_data/org.example.x", enc(&who.user_id));
+    s.put(&ad, who.token(), json!({ "k": 1 })).await.ok();
+    assert_eq!(s.get(&ad, who.token()).await.ok(), &json!({ "k": 1 }));
+}
+
 async fn unknown_kind_is_rejected(b: Backend) {
     let s = Server::start_default(b).await;
     let r = s.post(&format!("{V3}/register?kind=robot"), None, json!({ "username": "alice" })).await;
@@ -327,6 +360,8 @@ crate::per_backend!(
     registration_disabled_is_403_forbidden,
     guest_registration_when_guests_off_is_403,
     unknown_kind_is_rejected,
+    guest_registration_when_guests_on,
+    localparts_with_every_allowed_symbol,
     registration_token_flow,
     used_up_registration_token_is_refused,
     token_use_count_survives_restart,

@@ -55,7 +55,9 @@ async fn logout_all_kills_every_device(b: Backend) {
     let alice = s.register("alice", "pw").await;
     let second = s.login("alice", "pw").await;
     let bob = s.register("bob", "pw").await;
+    let refreshable = login_refreshable(&s, "alice", "pw").await;
     s.post(&format!("{V3}/logout/all"), second.token(), json!({})).await.ok();
+    refresh(&s, refreshable.refresh_token.as_deref().expect("rt")).await.err(401, "M_UNKNOWN_TOKEN");
     s.assert_token_dead(&alice.access_token).await;
     s.assert_token_dead(&second.access_token).await;
     s.assert_token_alive(&bob.access_token).await;
