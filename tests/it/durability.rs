@@ -91,7 +91,37 @@ async fn futures_join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Out
     outputs.into_iter().map(|o| o.expect("future finished")).collect()
 }
 
+async fn sigterm_lets_in_flight_requests_finish(b: Backend) {
+    // Expensive password hashing makes a login last long enough to be in flight when
+    // SIGTERM arrives.
+    let mut s = Server::builder(b)
+        .set("auth.argon2_memory_kib", 32768)
+        .set("auth.argon2_iterations", 40)
+        .start()
+        .await;
+    let started = std::time::Instant::now();
+    s.register("alice", "pw").await;
+    let hash_time = started.elapsed();
+    eprintln!("registration (two password hashes at most) took {hash_time:?}");
+    let http = s.http.clone();
+    let url = s.url(&format!("{V3}/login"));
+    let body = json!({ "type": "m.login.password", "user": "alice", "password": "pw" });
+    let login = tokio::spawn(async move {
+        let resp = http.post(url).json(&body).send().await?;
+        let status = resp.status().as_u16();
+        resp.text().await.map(|text| (status, text))
+    });
+    // Let the request reach the server; it then spends about `hash_time` hashing.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let status = s.terminate();
+    let outcome = login.await.expect("login task");
+    let (code, text) = outcome.unwrap_or_else(|e| panic!("in-flight login was cut off by SIGTERM: {e}"));
+    assert_eq!(code, 200, "in-flight login after SIGTERM: {text} (hashing takes {hash_time:?})");
+    assert_eq!(status.code(), Some(0), "exit status after SIGTERM: {status}");
+}
+
 crate::per_backend!(
+    sigterm_lets_in_flight_requests_finish,
     concurrent_writes_survive_kill_9,
     acknowledged_writes_survive_kill_9,
     logout_survives_kill_9,
