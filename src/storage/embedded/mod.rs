@@ -19,6 +19,7 @@ mod fjall;
 mod profiles;
 #[cfg(feature = "rocksdb")]
 mod rocksdb;
+mod rooms;
 mod streams;
 mod uia;
 

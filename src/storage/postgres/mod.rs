@@ -14,6 +14,7 @@ mod devices;
 mod filters;
 mod migrations;
 mod profiles;
+mod rooms;
 mod streams;
 #[cfg(test)]
 pub mod test_database;
