@@ -23,8 +23,8 @@ use super::EmbeddedStore;
 use super::codec::{compound_key, decode_record, decode_text};
 use super::engine::{self, KeyRange, KeyValue, KvEngine, Table};
 use crate::storage::{
-    Direction, Error, MembershipRecord, PersistBatch, Position, RoomRecord, RoomStore, StateGroupId, StateMap,
-    StoredEvent, TxnKey,
+    Direction, Error, MembershipRecord, PersistBatch, Position, RoomRecord, RoomStore, StateGroupId,
+    StateMap, StoredEvent, TxnKey,
 };
 
 /// A room as stored; the room ID is the key.
@@ -147,7 +147,8 @@ impl RoomStore for EmbeddedStore {
         event_type: &str,
         state_key: &str,
     ) -> Result<Option<OwnedEventId>, Error> {
-        let (room_id, event_type, state_key) = (room_id.to_owned(), event_type.to_owned(), state_key.to_owned());
+        let (room_id, event_type, state_key) =
+            (room_id.to_owned(), event_type.to_owned(), state_key.to_owned());
         self.run(move |engine| current_state::event(engine, &room_id, &event_type, &state_key)).await
     }
 
