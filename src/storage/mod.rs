@@ -32,6 +32,10 @@ pub use embedded::{EmbeddedStore, Engine};
 pub use error::Error;
 pub use filters::FilterStore;
 pub use profiles::{Profile, ProfileStore};
+pub use rooms::{
+    Direction, EventStatus, MembershipRecord, NewEvent, NewStateGroup, PersistBatch, RoomRecord, RoomStore,
+    StateGroupId, StateKey, StateMap, StoredEvent, TxnKey,
+};
 pub use streams::{Position, StreamId, StreamStore};
 pub use uia::{UiaSession, UiaStore};
 
@@ -45,6 +49,7 @@ pub struct Stores {
     pub filters: Arc<dyn FilterStore>,
     pub uia: Arc<dyn UiaStore>,
     pub streams: Arc<dyn StreamStore>,
+    pub rooms: Arc<dyn RoomStore>,
     /// Flushes buffered writes to durable storage; called on shutdown.
     pub lifecycle: Arc<dyn StoreLifecycle>,
 }
@@ -69,6 +74,7 @@ impl Stores {
             + FilterStore
             + UiaStore
             + StreamStore
+            + RoomStore
             + StoreLifecycle
             + 'static,
     {
@@ -80,6 +86,7 @@ impl Stores {
             filters: adapter.clone(),
             uia: adapter.clone(),
             streams: adapter.clone(),
+            rooms: adapter.clone(),
             lifecycle: adapter,
         }
     }
@@ -87,7 +94,7 @@ impl Stores {
 
 /// The schema version this build writes and understands. Stores record theirs;
 /// opening a store whose version is newer fails with [`Error::SchemaTooNew`].
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Opens the configured backend and returns its stores.
 pub async fn open(config: &crate::config::StorageConfig) -> Result<Stores, Error> {

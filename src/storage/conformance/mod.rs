@@ -26,6 +26,10 @@ mod devices;
 mod filters;
 mod lifecycle;
 mod profiles;
+mod room_members;
+mod room_timeline;
+mod room_writes;
+mod rooms;
 mod samples;
 mod streams;
 mod uia;
@@ -131,6 +135,34 @@ macro_rules! conformance_suite {
                 streams_are_independent,
                 concurrent_reservers_get_distinct_positions,
                 positions_survive_reopen,
+            ],
+            rooms: [
+                create_room_reads_back,
+                unknown_things_read_empty,
+                get_events_in_given_order_skipping_missing,
+                event_state_groups_before_and_after,
+                state_group_chains_and_removals,
+                state_group_long_chain,
+                current_state_delta_sets_and_removes,
+                forward_extremities_are_replaced,
+            ],
+            room_timeline: [
+                timeline_pages_both_ways,
+                timeline_has_only_accepted_events,
+                thousand_event_room_pages_without_gaps,
+            ],
+            room_members: [
+                user_memberships_latest_wins,
+                user_membership_changes_window,
+                room_members_filter_after_limit,
+            ],
+            room_writes: [
+                duplicate_event_leaves_the_first,
+                txn_ids_map_to_their_event,
+                redaction_after_its_target,
+                redaction_before_its_target,
+                state_group_ids_are_distinct_under_concurrency,
+                rooms_survive_reopen,
             ],
             lifecycle: [
                 flush_succeeds,

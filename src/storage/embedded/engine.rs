@@ -35,10 +35,41 @@ pub(crate) enum Table {
     UiaSessions,
     /// expiry (u64 big-endian), session ID → nothing: finds expired sessions in order.
     UiaExpiry,
+    /// room ID → room record (version, creator, creation position).
+    Rooms,
+    /// event ID → event row (room, PDU JSON, position, status, redacted by).
+    Events,
+    /// event ID → state group before, state group after (two u64 big-endian): kept apart
+    /// from the event rows so state lookups never decode PDU JSON.
+    EventStateGroups,
+    /// room ID, position (u64 big-endian) → event ID: accepted events in stream order,
+    /// so a timeline page is one bounded range scan either way.
+    Timeline,
+    /// state group ID (u64 big-endian) → parent, depth and delta.
+    StateGroups,
+    /// room ID, event type, state key → event ID: the room's current state.
+    CurrentState,
+    /// room ID → the room's forward extremities (a short list, replaced as a whole).
+    ForwardExtremities,
+    /// user ID, device ID, transaction ID → event ID.
+    Txns,
+    /// room ID, user ID → current membership record.
+    RoomMembers,
+    /// room ID, membership, user ID → current membership record: members by kind
+    /// without scanning the others.
+    RoomMembersByMembership,
+    /// user ID, room ID → current membership record.
+    UserRooms,
+    /// user ID, position (u64 big-endian), room ID → membership record: every change,
+    /// so "changes since" is one bounded range scan.
+    MembershipLog,
+    /// redacted event ID, redaction event ID → nothing: accepted redactions whose target
+    /// has not arrived yet, applied when it does.
+    PendingRedactions,
 }
 
 impl Table {
-    pub(crate) const ALL: [Table; 12] = [
+    pub(crate) const ALL: [Table; 25] = [
         Table::Meta,
         Table::Users,
         Table::RegistrationTokens,
@@ -51,6 +82,19 @@ impl Table {
         Table::Filters,
         Table::UiaSessions,
         Table::UiaExpiry,
+        Table::Rooms,
+        Table::Events,
+        Table::EventStateGroups,
+        Table::Timeline,
+        Table::StateGroups,
+        Table::CurrentState,
+        Table::ForwardExtremities,
+        Table::Txns,
+        Table::RoomMembers,
+        Table::RoomMembersByMembership,
+        Table::UserRooms,
+        Table::MembershipLog,
+        Table::PendingRedactions,
     ];
 
     /// The on-disk name of the table; never change one (it would orphan the data).
@@ -68,6 +112,19 @@ impl Table {
             Table::Filters => "filters",
             Table::UiaSessions => "uia_sessions",
             Table::UiaExpiry => "uia_expiry",
+            Table::Rooms => "rooms",
+            Table::Events => "events",
+            Table::EventStateGroups => "event_state_groups",
+            Table::Timeline => "timeline",
+            Table::StateGroups => "state_groups",
+            Table::CurrentState => "current_state",
+            Table::ForwardExtremities => "forward_extremities",
+            Table::Txns => "txns",
+            Table::RoomMembers => "room_members",
+            Table::RoomMembersByMembership => "room_members_by_membership",
+            Table::UserRooms => "user_rooms",
+            Table::MembershipLog => "membership_log",
+            Table::PendingRedactions => "pending_redactions",
         }
     }
 
@@ -78,9 +135,6 @@ impl Table {
 }
 
 /// Which way a scan walks its range.
-// Reverse serves backward pagination (the events store); until that lands only the
-// engine tests use it.
-#[cfg_attr(not(test), allow(dead_code))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Direction {
     Forward,

@@ -19,6 +19,7 @@ mod fjall;
 mod profiles;
 #[cfg(feature = "rocksdb")]
 mod rocksdb;
+mod rooms;
 mod streams;
 mod uia;
 
@@ -29,6 +30,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use async_trait::async_trait;
 
 use self::engine::{Batch, KvEngine, Table};
+use self::rooms::state_groups::StateGroupIds;
 use self::streams::StreamPositions;
 use super::{Error, SCHEMA_VERSION, StoreLifecycle};
 
@@ -47,6 +49,7 @@ pub struct EmbeddedStore {
     engine: Arc<dyn KvEngine>,
     locks: WriteLocks,
     positions: Arc<StreamPositions>,
+    state_group_ids: Arc<StateGroupIds>,
 }
 
 /// Meta-table key of the schema version the store was written with (u32 big-endian).
@@ -69,7 +72,8 @@ impl EmbeddedStore {
         let engine = open_engine(engine, path)?;
         check_schema_version(engine.as_ref())?;
         let positions = Arc::new(StreamPositions::load(engine.as_ref())?);
-        Ok(EmbeddedStore { engine, locks: WriteLocks::new(), positions })
+        let state_group_ids = Arc::new(StateGroupIds::load(engine.as_ref())?);
+        Ok(EmbeddedStore { engine, locks: WriteLocks::new(), positions, state_group_ids })
     }
 
     /// Runs `work` against the engine on a blocking thread.
@@ -141,10 +145,12 @@ fn write_schema_version(engine: &dyn KvEngine, version: u32) -> Result<(), Error
 
 /// Locks that serialize read-modify-write methods. Accounts and UIA sessions are
 /// low-volume and share one lock each; devices and account data are per-user, so their
-/// locks are striped by user ID and different users rarely wait for each other.
+/// locks are striped by user ID and different users rarely wait for each other. Rooms
+/// have one lock (see `rooms.rs` for why).
 struct WriteLocks {
     accounts: Arc<Mutex<()>>,
     uia: Arc<Mutex<()>>,
+    rooms: Arc<Mutex<()>>,
     devices: Vec<Arc<Mutex<()>>>,
     account_data: Vec<Arc<Mutex<()>>>,
 }
@@ -157,6 +163,7 @@ impl WriteLocks {
         WriteLocks {
             accounts: Arc::new(Mutex::new(())),
             uia: Arc::new(Mutex::new(())),
+            rooms: Arc::new(Mutex::new(())),
             devices: stripes(),
             account_data: stripes(),
         }
@@ -168,6 +175,10 @@ impl WriteLocks {
 
     fn uia(&self) -> Arc<Mutex<()>> {
         Arc::clone(&self.uia)
+    }
+
+    fn rooms(&self) -> Arc<Mutex<()>> {
+        Arc::clone(&self.rooms)
     }
 
     fn devices(&self, user_id: &str) -> Arc<Mutex<()>> {

@@ -1,9 +1,9 @@
 //! How domain values become column values and back: unsigned numbers as `bigint`,
-//! Matrix IDs as `text` (parsed again on the way out).
+//! Matrix IDs as `text` (parsed again on the way out), state group IDs as `bigint`.
 
-use ruma::{OwnedDeviceId, OwnedRoomId, OwnedUserId};
+use ruma::{OwnedDeviceId, OwnedEventId, OwnedRoomId, OwnedUserId};
 
-use crate::storage::{Error, Position};
+use crate::storage::{Error, Position, StateGroupId};
 
 /// A timestamp, count or position as a `bigint`. Values above `i64::MAX` cannot come
 /// from a clock or a sequence, so they are refused rather than wrapped.
@@ -39,4 +39,18 @@ pub(super) fn room_id_from_text(text: String) -> Result<OwnedRoomId, Error> {
 pub(super) fn device_id_from_text(text: String) -> OwnedDeviceId {
     // Device IDs are opaque: any text is one.
     OwnedDeviceId::from(text)
+}
+
+pub(super) fn event_id_from_text(text: String) -> Result<OwnedEventId, Error> {
+    OwnedEventId::try_from(text)
+        .map_err(|err| Error::Corrupt(format!("stored event ID does not parse: {err}")))
+}
+
+/// A state group ID as a `bigint`; IDs come from our own counter, which starts at 1.
+pub(super) fn state_group_to_bigint(id: StateGroupId) -> Result<i64, Error> {
+    to_bigint(id.0, "state group ID")
+}
+
+pub(super) fn state_group_from_bigint(value: i64) -> Result<StateGroupId, Error> {
+    from_bigint(value, "state group ID").map(StateGroupId)
 }

@@ -18,8 +18,10 @@ struct Migration {
 }
 
 /// Every migration, in order, without gaps; the last one is [`SCHEMA_VERSION`].
-const MIGRATIONS: &[Migration] =
-    &[Migration { version: 1, sql: include_str!("migrations/0001_initial.sql") }];
+const MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, sql: include_str!("migrations/0001_initial.sql") },
+    Migration { version: 2, sql: include_str!("migrations/0002_rooms.sql") },
+];
 
 /// The advisory lock every migrating process takes ("stoamigr" in ASCII); any constant
 /// works as long as nothing else on the database uses it.

@@ -14,6 +14,9 @@ mod devices;
 mod filters;
 mod migrations;
 mod profiles;
+mod room_persist;
+mod rooms;
+mod state_groups;
 mod streams;
 #[cfg(test)]
 pub mod test_database;
