@@ -6,14 +6,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ruma::OwnedServerName;
-use stoa_federation::ServerSigningKey;
+use stoa_federation::{RoomVersion, ServerSigningKey};
 use tokio::net::TcpListener;
 
 use crate::accounts::Accounts;
 use crate::api::{self, AppState, Discovery, Limits};
 use crate::config::Config;
+use crate::rooms::Rooms;
 use crate::storage::{self, Stores, StreamId};
-use crate::streams::Watermark;
+use crate::streams::{Notifier, Watermark};
+use crate::sync::engine::SyncEngine;
 use crate::sync::filter::Filters;
 
 /// Why the server could not start or stopped with an error.
@@ -37,7 +39,10 @@ pub enum AppError {
 pub struct Services {
     pub stores: Stores,
     pub accounts: Accounts,
+    pub rooms: Rooms,
+    pub sync: SyncEngine,
     pub filters: Filters,
+    pub server_key: Arc<ServerSigningKey>,
 }
 
 impl Services {
@@ -46,24 +51,37 @@ impl Services {
         let stores = storage::open(&config.storage).await?;
         let server_name = OwnedServerName::try_from(config.server.server_name.as_str())
             .map_err(|e| AppError::Setup(format!("server.server_name: {e}")))?;
-        let account_data_start = stores.streams.max_reserved_position(StreamId::AccountData).await?;
+        let server_key = Arc::new(ServerSigningKey::load_or_generate(&config.server.signing_key_path)?);
+        let account_data_stream =
+            Watermark::new(stores.streams.max_reserved_position(StreamId::AccountData).await?);
+        let events_stream = Watermark::new(stores.streams.max_reserved_position(StreamId::Events).await?);
+        let notifier = Notifier::new();
         let accounts = Accounts::new(
             stores.clone(),
-            server_name,
+            server_name.clone(),
             config.registration.clone(),
             config.auth.clone(),
-            Watermark::new(account_data_start),
+            account_data_stream.clone(),
         )
         .map_err(|e| AppError::Setup(e.to_string()))?;
+        let rooms = Rooms::new(
+            stores.clone(),
+            server_name,
+            server_key.clone(),
+            events_stream,
+            notifier.clone(),
+            RoomVersion::DEFAULT,
+        );
+        let sync = SyncEngine::new(rooms.clone(), stores.account_data.clone(), account_data_stream, notifier);
         let filters = Filters::new(stores.filters.clone());
-        Ok(Services { stores, accounts, filters })
+        Ok(Services { stores, accounts, rooms, sync, filters, server_key })
     }
 }
 
 /// Runs the server until SIGTERM or SIGINT, then drains requests and flushes storage.
 pub async fn run(config: Config) -> Result<(), AppError> {
     let services = Services::build(&config).await?;
-    let server_key = ServerSigningKey::load_or_generate(&config.server.signing_key_path)?;
+    let server_key = services.server_key.clone();
     tracing::info!(
         backend = services.stores.lifecycle.backend_name(),
         key_id = server_key.key_id(),
@@ -72,10 +90,12 @@ pub async fn run(config: Config) -> Result<(), AppError> {
     );
     let state = AppState {
         accounts: services.accounts.clone(),
+        rooms: services.rooms.clone(),
+        sync: services.sync.clone(),
         filters: services.filters.clone(),
         limits: Arc::new(Limits::new(config.http.max_body_bytes, &config.rate_limits)),
         discovery: Arc::new(Discovery::from_config(&config)),
-        server_key: Arc::new(server_key),
+        server_key,
     };
     let router = api::router(state, Duration::from_secs(config.http.request_timeout_secs));
 

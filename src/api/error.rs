@@ -6,6 +6,7 @@ use http::{HeaderValue, StatusCode, header};
 use serde_json::{Map, Value, json};
 
 use crate::accounts::{AccountsError, StageFailure};
+use crate::rooms::RoomsError;
 use crate::storage;
 use crate::sync::filter::FilterError;
 
@@ -75,6 +76,10 @@ impl ApiError {
     }
     pub fn internal() -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "M_UNKNOWN", "internal server error")
+    }
+    /// 400 for features not built yet; clients treat it like any refused request.
+    pub fn unsupported(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "M_UNRECOGNIZED", message)
     }
     /// 405 for account-data types the server manages itself.
     pub fn server_managed_account_data(event_type: &str) -> Self {
@@ -159,6 +164,30 @@ impl From<AccountsError> for ApiError {
                 ApiError::internal()
             }
             E::Internal(message) => {
+                tracing::error!(%message, "internal failure");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+impl From<RoomsError> for ApiError {
+    fn from(error: RoomsError) -> Self {
+        match error {
+            RoomsError::UnknownRoom => ApiError::not_found("unknown room"),
+            RoomsError::UnknownEvent => ApiError::not_found("event not found"),
+            RoomsError::Forbidden(why) => ApiError::forbidden(why),
+            RoomsError::UnsupportedRoomVersion(version) => Self::new(
+                StatusCode::BAD_REQUEST,
+                "M_UNSUPPORTED_ROOM_VERSION",
+                format!("room version {version} is not supported"),
+            ),
+            RoomsError::InvalidParam(why) => ApiError::invalid_param(why),
+            RoomsError::BadJson(why) => ApiError::bad_json(why),
+            RoomsError::TooLarge(why) => Self::new(StatusCode::BAD_REQUEST, "M_TOO_LARGE", why),
+            RoomsError::Unsupported(what) => ApiError::unsupported(format!("{what} is not supported yet")),
+            RoomsError::Storage(error) => error.into(),
+            RoomsError::Internal(message) => {
                 tracing::error!(%message, "internal failure");
                 ApiError::internal()
             }

@@ -13,8 +13,8 @@ use ruma::api::auth_scheme::{
 use ruma::api::error::{DeserializationError, FromHttpRequestError};
 use ruma::api::{IncomingRequest, IncomingRequestExt, Metadata, OutgoingResponse, OutgoingResponseExt};
 
-use super::AppState;
 use super::error::ApiError;
+use super::{AppState, EndpointPaths};
 use crate::accounts::Requester;
 use crate::accounts::login::TokenRejection;
 
@@ -74,6 +74,7 @@ impl<T> FromRequest<AppState> for Ruma<T>
 where
     T: IncomingRequest + Send,
     <T as Metadata>::Authentication: AuthScheme + TokenPolicy,
+    <T as Metadata>::PathBuilder: EndpointPaths,
 {
     type Rejection = ApiError;
 
@@ -82,7 +83,13 @@ where
         let path_params = RawPathParams::from_request_parts(&mut parts, state)
             .await
             .map_err(|_| ApiError::invalid_param("malformed path"))?;
-        let path_args: Vec<String> = path_params.iter().map(|(_, value)| value.to_owned()).collect();
+        let mut path_args: Vec<String> = path_params.iter().map(|(_, value)| value.to_owned()).collect();
+        // Some paths end in an empty segment (`/state/m.room.topic/` or without the
+        // slash): ruma still expects every parameter, so the missing ones are empty.
+        let expected = T::PATH_BUILDER.all_paths().first().map_or(0, |path| path.matches('{').count());
+        while path_args.len() < expected {
+            path_args.push(String::new());
+        }
         let ip = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()

@@ -20,6 +20,8 @@ use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::accounts::Accounts;
 use crate::config::{Config, RateLimitsConfig};
+use crate::rooms::Rooms;
+use crate::sync::engine::SyncEngine;
 use crate::sync::filter::Filters;
 use rate_limit::RateLimiter;
 use stoa_federation::ServerSigningKey;
@@ -28,6 +30,8 @@ use stoa_federation::ServerSigningKey;
 #[derive(Clone)]
 pub struct AppState {
     pub accounts: Accounts,
+    pub rooms: Rooms,
+    pub sync: SyncEngine,
     pub filters: Filters,
     pub limits: Arc<Limits>,
     pub discovery: Arc<Discovery>,
@@ -93,6 +97,25 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         }))
         .layer(edge::cors())
         .with_state(state)
+}
+
+/// Like [`route`], plus extra paths (forms ruma does not list, such as a trailing
+/// empty state key).
+pub fn route_also<T, H, X>(router: Router<AppState>, handler: H, extra: &[&'static str]) -> Router<AppState>
+where
+    T: IncomingRequest,
+    <T as Metadata>::PathBuilder: EndpointPaths,
+    H: Handler<X, AppState> + Clone,
+    X: 'static,
+{
+    let Ok(filter) = MethodFilter::try_from(T::METHOD) else {
+        return router;
+    };
+    let mut router = route::<T, H, X>(router, handler.clone());
+    for path in extra {
+        router = router.route(path, on(filter, handler.clone()));
+    }
+    router
 }
 
 /// Every path ruma knows for an endpoint (legacy r0, v3, unstable).

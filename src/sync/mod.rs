@@ -1,4 +1,5 @@
 //! `/sync`: filters now; the delta producer and long-poll come with the rooms issue.
 
+pub mod engine;
 pub mod filter;
 pub mod token;

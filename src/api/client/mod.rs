@@ -8,7 +8,10 @@ mod discovery;
 mod filters;
 mod profile;
 mod register;
+mod room_events;
+mod rooms;
 mod session;
+mod sync;
 mod threepid;
 
 use axum::Router;
@@ -25,5 +28,8 @@ pub fn routes(router: Router<AppState>) -> Router<AppState> {
     let router = devices::routes(router);
     let router = profile::routes(router);
     let router = account_data::routes(router);
+    let router = rooms::routes(router);
+    let router = room_events::routes(router);
+    let router = sync::routes(router);
     filters::routes(router)
 }

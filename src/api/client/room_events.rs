@@ -1,0 +1,187 @@
+//! Events in a room: send, state, redact, single events, history and members.
+
+use axum::extract::State;
+use axum::{Json, Router};
+use ruma::api::Direction as RumaDirection;
+use ruma::api::client::membership::{get_member_events, joined_members};
+use ruma::api::client::message::{get_message_events, send_message_event};
+use ruma::api::client::redact::redact_event;
+use ruma::api::client::room::get_room_event;
+use ruma::api::client::state::{get_state_event_for_key, get_state_events, send_state_event};
+use serde_json::{Value, json};
+
+use crate::api::error::ApiError;
+use crate::api::extract::Ruma;
+use crate::api::{AppState, route, route_also};
+use crate::storage::{Direction, Position, TxnKey};
+use crate::sync::token::SyncToken;
+
+/// The state endpoints with an empty state key, as clients write them.
+const EMPTY_STATE_KEY_PATHS: &[&str] = &[
+    "/_matrix/client/v3/rooms/{room_id}/state/{event_type}",
+    "/_matrix/client/v3/rooms/{room_id}/state/{event_type}/",
+    "/_matrix/client/r0/rooms/{room_id}/state/{event_type}",
+    "/_matrix/client/r0/rooms/{room_id}/state/{event_type}/",
+];
+
+pub fn routes(router: Router<AppState>) -> Router<AppState> {
+    let router = route::<send_message_event::v3::Request, _, _>(router, send);
+    let router = route_also::<send_state_event::v3::Request, _, _>(router, put_state, EMPTY_STATE_KEY_PATHS);
+    let router =
+        route_also::<get_state_event_for_key::v3::Request, _, _>(router, get_state, EMPTY_STATE_KEY_PATHS);
+    let router = route::<get_state_events::v3::Request, _, _>(router, all_state);
+    let router = route::<redact_event::v3::Request, _, _>(router, redact);
+    let router = route::<get_room_event::v3::Request, _, _>(router, event);
+    let router = route::<get_message_events::v3::Request, _, _>(router, messages);
+    let router = route::<get_member_events::v3::Request, _, _>(router, members);
+    route::<joined_members::v3::Request, _, _>(router, joined)
+}
+
+/// Event content must be a JSON object.
+fn content<T>(raw: &ruma::serde::Raw<T>) -> Result<Value, ApiError> {
+    let value: Value =
+        serde_json::from_str(raw.json().get()).map_err(|e| ApiError::bad_json(e.to_string()))?;
+    if !value.is_object() {
+        return Err(ApiError::bad_json("event content must be a JSON object"));
+    }
+    Ok(value)
+}
+
+async fn send(
+    State(state): State<AppState>,
+    request: Ruma<send_message_event::v3::Request>,
+) -> Result<Json<Value>, ApiError> {
+    let requester = request.requester()?;
+    let body = &request.body;
+    let txn = TxnKey {
+        user_id: requester.user_id.clone(),
+        device_id: requester.device_id.clone(),
+        txn_id: body.txn_id.to_string(),
+    };
+    let content = content(&body.body)?;
+    let event_type = body.event_type.to_string();
+    let event_id =
+        state.rooms.send_message(&body.room_id, &requester.user_id, &event_type, content, txn).await?;
+    Ok(Json(json!({ "event_id": event_id })))
+}
+
+async fn put_state(
+    State(state): State<AppState>,
+    request: Ruma<send_state_event::v3::Request>,
+) -> Result<Json<Value>, ApiError> {
+    let requester = request.requester()?;
+    let body = &request.body;
+    let content = content(&body.body)?;
+    let event_type = body.event_type.to_string();
+    let event_id = state
+        .rooms
+        .send_state(&body.room_id, &requester.user_id, &event_type, &body.state_key, content)
+        .await?;
+    Ok(Json(json!({ "event_id": event_id })))
+}
+
+async fn get_state(
+    State(state): State<AppState>,
+    request: Ruma<get_state_event_for_key::v3::Request>,
+) -> Result<Json<Value>, ApiError> {
+    let requester = request.requester()?;
+    let body = &request.body;
+    let event_type = body.event_type.to_string();
+    let content =
+        state.rooms.state_event(&body.room_id, &requester.user_id, &event_type, &body.state_key).await?;
+    Ok(Json(content))
+}
+
+async fn all_state(
+    State(state): State<AppState>,
+    request: Ruma<get_state_events::v3::Request>,
+) -> Result<Json<Value>, ApiError> {
+    let requester = request.requester()?;
+    Ok(Json(Value::Array(state.rooms.state_events(&request.body.room_id, &requester.user_id).await?)))
+}
+
+async fn redact(
+    State(state): State<AppState>,
+    request: Ruma<redact_event::v3::Request>,
+) -> Result<Json<Value>, ApiError> {
+    let requester = request.requester()?;
+    let body = &request.body;
+    let txn = TxnKey {
+        user_id: requester.user_id.clone(),
+        device_id: requester.device_id.clone(),
+        txn_id: format!("redact:{}", body.txn_id),
+    };
+    let event_id = state
+        .rooms
+        .redact(&body.room_id, &requester.user_id, &body.event_id, body.reason.clone(), txn)
+        .await?;
+    Ok(Json(json!({ "event_id": event_id })))
+}
+
+async fn event(
+    State(state): State<AppState>,
+    request: Ruma<get_room_event::v3::Request>,
+) -> Result<Json<Value>, ApiError> {
+    let requester = request.requester()?;
+    let body = &request.body;
+    Ok(Json(state.rooms.visible_event(&body.room_id, &requester.user_id, &body.event_id).await?))
+}
+
+/// Pagination tokens are `t<position>`; a sync token's events position also works.
+pub fn parse_pagination_token(token: &str) -> Result<Position, ApiError> {
+    if let Some(number) = token.strip_prefix('t') {
+        return number.parse().map(Position).map_err(|_| ApiError::invalid_param("invalid pagination token"));
+    }
+    SyncToken::parse(token)
+        .map(|t| Position(t.get(crate::storage::StreamId::Events).0 + 1))
+        .map_err(|_| ApiError::invalid_param("invalid pagination token"))
+}
+
+pub fn pagination_token(position: Position) -> String {
+    format!("t{}", position.0)
+}
+
+async fn messages(
+    State(state): State<AppState>,
+    request: Ruma<get_message_events::v3::Request>,
+) -> Result<Json<Value>, ApiError> {
+    let requester = request.requester()?;
+    let body = &request.body;
+    let direction = match body.dir {
+        RumaDirection::Backward => Direction::Backward,
+        RumaDirection::Forward => Direction::Forward,
+    };
+    let from = body.from.as_deref().map(parse_pagination_token).transpose()?;
+    let to = body.to.as_deref().map(parse_pagination_token).transpose()?;
+    let limit = usize::try_from(u64::from(body.limit)).unwrap_or(usize::MAX);
+    let page = state.rooms.messages(&body.room_id, &requester.user_id, from, to, direction, limit).await?;
+    let mut response = json!({ "chunk": page.chunk, "start": pagination_token(page.start) });
+    if let Some(end) = page.end {
+        response["end"] = json!(pagination_token(end));
+    }
+    Ok(Json(response))
+}
+
+async fn members(
+    State(state): State<AppState>,
+    request: Ruma<get_member_events::v3::Request>,
+) -> Result<Json<Value>, ApiError> {
+    let requester = request.requester()?;
+    let body = &request.body;
+    let membership = body.membership.as_ref().map(|m| m.to_string());
+    let not_membership = body.not_membership.as_ref().map(|m| m.to_string());
+    let chunk = state
+        .rooms
+        .member_events(&body.room_id, &requester.user_id, membership.as_deref(), not_membership.as_deref())
+        .await?;
+    Ok(Json(json!({ "chunk": chunk })))
+}
+
+async fn joined(
+    State(state): State<AppState>,
+    request: Ruma<joined_members::v3::Request>,
+) -> Result<Json<Value>, ApiError> {
+    let requester = request.requester()?;
+    let joined = state.rooms.joined_member_profiles(&request.body.room_id, &requester.user_id).await?;
+    Ok(Json(json!({ "joined": joined })))
+}

@@ -1,0 +1,300 @@
+//! Appending a local event to a room: choose prev and auth events, build and sign the
+//! PDU, authorize it against the state before it, derive the state after it, and
+//! persist everything in one batch, then wake the members it concerns.
+
+use ruma::{OwnedEventId, OwnedUserId, RoomId, UserId};
+use serde_json::Value;
+use stoa_federation::RoomVersion;
+
+use super::{Rooms, RoomsError};
+use crate::accounts::now_ms;
+use crate::events::{EventBuilder, Pdu};
+use crate::storage::{
+    EventStatus, MembershipRecord, NewEvent, NewStateGroup, PersistBatch, StateGroupId, StateMap, StreamId,
+    TxnKey,
+};
+
+/// Most prev_events one event names (the spec's cap for the federation is 20).
+const MAX_PREV_EVENTS: usize = 10;
+/// Longest delta chain before a state group is stored in full.
+const MAX_STATE_CHAIN: u32 = 32;
+
+/// A local event to append.
+pub struct NewLocalEvent {
+    pub sender: OwnedUserId,
+    pub event_type: String,
+    pub state_key: Option<String>,
+    pub content: Value,
+    pub redacts: Option<OwnedEventId>,
+    pub txn: Option<TxnKey>,
+}
+
+/// A room's tip, as the next event builds on it.
+pub(super) struct RoomTip {
+    pub version: RoomVersion,
+    pub prev_events: Vec<OwnedEventId>,
+    pub depth: u64,
+    pub state_group: StateGroupId,
+    pub state: StateMap,
+}
+
+impl RoomTip {
+    /// Moves the tip past a just-persisted event.
+    pub(super) fn advance(&mut self, pdu: &Pdu, state_after: StateGroupId) {
+        self.prev_events = vec![pdu.event_id().to_owned()];
+        self.depth = pdu.depth() + 1;
+        if let Some(key) = pdu.state_key() {
+            self.state.insert((pdu.kind().to_owned(), key.to_owned()), pdu.event_id().to_owned());
+        }
+        self.state_group = state_after;
+    }
+}
+
+impl Rooms {
+    /// Appends `event` to `room_id` in the room's turn and returns the persisted PDU.
+    pub async fn append(&self, room_id: &RoomId, event: NewLocalEvent) -> Result<Pdu, RoomsError> {
+        let _turn = self.inner.queues.enter(room_id).await;
+        if let Some(txn) = &event.txn
+            && let Some(existing) = self.stores().rooms.txn_event(txn).await?
+        {
+            return self.load_pdu(&existing).await;
+        }
+        let mut tip = self.room_tip(room_id).await?;
+        self.append_in_turn(room_id, &mut tip, event).await
+    }
+
+    /// The current tip of a room: its version, extremities, depth and state.
+    pub(super) async fn room_tip(&self, room_id: &RoomId) -> Result<RoomTip, RoomsError> {
+        let rooms = &self.stores().rooms;
+        let record = rooms.room(room_id).await?.ok_or(RoomsError::UnknownRoom)?;
+        let version = parse_version(&record.room_version)?;
+        let mut prev_events = rooms.forward_extremities(room_id).await?;
+        prev_events.truncate(MAX_PREV_EVENTS);
+        let mut depth = 0;
+        let mut state_group = None;
+        for prev in rooms.get_events(&prev_events).await? {
+            let pdu = Pdu::parse(&prev.json, version).map_err(|e| RoomsError::Internal(e.to_string()))?;
+            depth = depth.max(pdu.depth());
+            if let Some((_, after)) = rooms.event_state_groups(pdu.event_id()).await? {
+                // Local rooms grow linearly; with several extremities the latest state
+                // wins until federation brings state resolution into this path.
+                state_group = Some(state_group.map_or(after, |g: StateGroupId| g.max(after)));
+            }
+        }
+        let state_group =
+            state_group.ok_or_else(|| RoomsError::Internal(format!("{room_id} has no state")))?;
+        let state = rooms.state_group(state_group).await?.unwrap_or_default();
+        Ok(RoomTip { version, prev_events, depth: depth + 1, state_group, state })
+    }
+
+    /// Builds, authorizes and persists one event on `tip`, then moves `tip` past it;
+    /// the caller holds the room's turn.
+    pub(super) async fn append_in_turn(
+        &self,
+        room_id: &RoomId,
+        tip: &mut RoomTip,
+        event: NewLocalEvent,
+    ) -> Result<Pdu, RoomsError> {
+        let auth_events = self.auth_events_for(tip, &event)?;
+        let builder = EventBuilder {
+            version: tip.version,
+            room_id: Some(room_id.to_owned()),
+            sender: event.sender.clone(),
+            event_type: event.event_type.clone(),
+            state_key: event.state_key.clone(),
+            content: event.content.clone(),
+            prev_events: tip.prev_events.clone(),
+            auth_events,
+            depth: tip.depth,
+            origin_server_ts: now_ms(),
+            redacts: event.redacts.clone(),
+        };
+        let pdu = builder
+            .build(self.inner.server_name.as_str(), &self.inner.key)
+            .map_err(|e| RoomsError::BadJson(e.to_string()))?;
+        self.authorize(tip, &pdu).await?;
+        let state_after = self.persist_local(room_id, tip, &pdu, event.txn, None).await?;
+        tip.advance(&pdu, state_after);
+        Ok(pdu)
+    }
+
+    fn auth_events_for(&self, tip: &RoomTip, event: &NewLocalEvent) -> Result<Vec<OwnedEventId>, RoomsError> {
+        let content = serde_json::value::to_raw_value(&event.content)
+            .map_err(|e| RoomsError::BadJson(e.to_string()))?;
+        let types = stoa_federation::auth_types_for_event(
+            tip.version,
+            &event.event_type,
+            &event.sender,
+            event.state_key.as_deref(),
+            &content,
+        )
+        .map_err(|e| RoomsError::Forbidden(e.to_string()))?;
+        let mut ids: Vec<OwnedEventId> = types
+            .iter()
+            .filter_map(|(kind, key)| tip.state.get(&(kind.to_string(), key.clone())).cloned())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        Ok(ids)
+    }
+
+    /// Checks the event against its auth events and the state before it.
+    async fn authorize(&self, tip: &RoomTip, pdu: &Pdu) -> Result<(), RoomsError> {
+        // The auth events are exactly the state the auth rules consult (selected from
+        // the state before the event), so nothing else of the room is loaded.
+        // Room version 12 names the create event by the room ID instead of listing it.
+        let mut wanted: Vec<OwnedEventId> = pdu.auth_events().to_vec();
+        if let Some(create) = tip.state.get(&("m.room.create".to_owned(), String::new())) {
+            wanted.push(create.clone());
+        }
+        let loaded = self.stores().rooms.get_events(&wanted).await?;
+        let mut by_id = std::collections::HashMap::new();
+        for stored in loaded {
+            let parsed =
+                Pdu::parse(&stored.json, tip.version).map_err(|e| RoomsError::Internal(e.to_string()))?;
+            by_id.insert(parsed.event_id().to_owned(), parsed);
+        }
+        let fetch_event = |id: &ruma::EventId| by_id.get(id).cloned();
+        let fetch_state = |kind: &ruma::events::StateEventType, key: &str| {
+            tip.state.get(&(kind.to_string(), key.to_owned())).and_then(|id| by_id.get(id)).cloned()
+        };
+        stoa_federation::authorize_event(tip.version, pdu, fetch_event, fetch_state)
+            .map_err(|e| RoomsError::Forbidden(e.to_string()))
+    }
+
+    /// Persists an authorized local PDU on `tip`, then wakes those concerned; returns
+    /// the state group after the event.
+    pub(super) async fn persist_local(
+        &self,
+        room_id: &RoomId,
+        tip: &RoomTip,
+        pdu: &Pdu,
+        txn: Option<TxnKey>,
+        new_room: Option<crate::storage::RoomRecord>,
+    ) -> Result<StateGroupId, RoomsError> {
+        let rooms = &self.stores().rooms;
+        let mut batch =
+            PersistBatch { room_id: Some(room_id.to_owned()), new_room, ..PersistBatch::default() };
+        let state_after = match pdu.state_key() {
+            Some(key) => {
+                let id = rooms.reserve_state_group_ids(1).await?;
+                let state_key = (pdu.kind().to_owned(), key.to_owned());
+                let depth = rooms.state_group_depth(tip.state_group).await?.unwrap_or(0);
+                let group = if depth >= MAX_STATE_CHAIN {
+                    let mut full: Vec<_> =
+                        tip.state.iter().map(|(k, v)| (k.clone(), Some(v.clone()))).collect();
+                    full.retain(|(k, _)| *k != state_key);
+                    full.push((state_key.clone(), Some(pdu.event_id().to_owned())));
+                    NewStateGroup { id, parent: None, delta: full }
+                } else {
+                    let delta = vec![(state_key.clone(), Some(pdu.event_id().to_owned()))];
+                    NewStateGroup { id, parent: Some(tip.state_group), delta }
+                };
+                batch.new_state_groups.push(group);
+                batch.current_state_delta.push((state_key, Some(pdu.event_id().to_owned())));
+                id
+            }
+            None => tip.state_group,
+        };
+        self.finish_batch(room_id, tip.state_group, state_after, pdu, txn, batch).await?;
+        Ok(state_after)
+    }
+
+    /// Reserves the stream position, writes the batch, publishes, and wakes members.
+    pub(super) async fn finish_batch(
+        &self,
+        room_id: &RoomId,
+        state_before: StateGroupId,
+        state_after: StateGroupId,
+        pdu: &Pdu,
+        txn: Option<TxnKey>,
+        mut batch: PersistBatch,
+    ) -> Result<(), RoomsError> {
+        let streams = self.stores().streams.clone();
+        let reservation = self
+            .inner
+            .events_stream
+            .reserve(|| async move { streams.reserve_position(StreamId::Events).await })
+            .await
+            .map_err(|e| RoomsError::Internal(e.to_string()))?;
+        let position = reservation.position();
+        let membership = membership_of(pdu);
+        if let (Some(membership), Some(target)) = (&membership, pdu.state_key()) {
+            let user_id = UserId::parse(target).map_err(|e| RoomsError::BadJson(e.to_string()))?;
+            batch.memberships.push(MembershipRecord {
+                room_id: room_id.to_owned(),
+                user_id,
+                membership: membership.clone(),
+                event_id: pdu.event_id().to_owned(),
+                position,
+            });
+        }
+        batch.events.push(NewEvent {
+            event_id: pdu.event_id().to_owned(),
+            sender: pdu.sender().to_owned(),
+            event_type: pdu.kind().to_owned(),
+            state_key: pdu.state_key().map(str::to_owned),
+            json: pdu.json().to_owned(),
+            position: Some(position),
+            status: EventStatus::Accepted,
+            state_before,
+            state_after,
+            redacts: pdu.redacts().map(ToOwned::to_owned),
+            txn,
+        });
+        batch.forward_extremities = Some(vec![pdu.event_id().to_owned()]);
+        self.stores().rooms.persist(&batch).await?;
+        self.note_latest(room_id, position);
+        reservation.complete();
+        self.wake_for(room_id, pdu, membership.as_deref()).await
+    }
+
+    async fn wake_for(
+        &self,
+        room_id: &RoomId,
+        pdu: &Pdu,
+        membership: Option<&str>,
+    ) -> Result<(), RoomsError> {
+        let target = pdu.state_key().and_then(|key| UserId::parse(key).ok());
+        if let (Some(membership), Some(target)) = (membership, &target) {
+            self.inner.members.apply(room_id, target, membership);
+        }
+        let members = self.joined_members_in_turn(room_id).await?;
+        let extra = if membership.is_some() { target.as_deref() } else { None };
+        self.inner.notifier.wake(members.iter().map(|u| u.as_ref()).chain(extra));
+        Ok(())
+    }
+
+    /// Loads and parses a stored event.
+    pub async fn load_pdu(&self, event_id: &ruma::EventId) -> Result<Pdu, RoomsError> {
+        let stored = self.stores().rooms.get_event(event_id).await?.ok_or(RoomsError::UnknownEvent)?;
+        let record = self.stores().rooms.room(&stored.room_id).await?.ok_or(RoomsError::UnknownRoom)?;
+        Pdu::parse(&stored.json, parse_version(&record.room_version)?)
+            .map_err(|e| RoomsError::Internal(e.to_string()))
+    }
+}
+
+/// `content.membership` of an `m.room.member` event.
+pub(super) fn membership_of(pdu: &Pdu) -> Option<String> {
+    if pdu.kind() != "m.room.member" {
+        return None;
+    }
+    content(pdu).get("membership").and_then(Value::as_str).map(str::to_owned)
+}
+
+pub(super) fn parse_version(version: &str) -> Result<RoomVersion, RoomsError> {
+    version.parse().map_err(|_| RoomsError::UnsupportedRoomVersion(version.to_owned()))
+}
+
+/// The event's content as a JSON value.
+pub(super) fn content(pdu: &Pdu) -> Value {
+    serde_json::from_str(pdu.content().get()).unwrap_or(Value::Null)
+}
+
+/// Parses a stored event of a room with the given version.
+pub(super) fn parse_stored(
+    stored: &crate::storage::StoredEvent,
+    version: RoomVersion,
+) -> Result<Pdu, RoomsError> {
+    Pdu::parse(&stored.json, version).map_err(|e| RoomsError::Internal(e.to_string()))
+}

@@ -1,0 +1,46 @@
+//! Events as clients see them: the client format, with redactions applied.
+
+use serde_json::{Map, Value, json};
+use stoa_federation::RoomVersion;
+
+use crate::accounts::now_ms;
+use crate::events::Pdu;
+use crate::storage::StoredEvent;
+
+/// The client-format JSON of a stored event (redacted if a redaction applies).
+pub fn client_event(stored: &StoredEvent, pdu: &Pdu, version: RoomVersion) -> Value {
+    let full: Value = serde_json::from_str(pdu.json()).unwrap_or(Value::Null);
+    let (source, redacted) = match &stored.redacted_by {
+        Some(_) => (stoa_federation::redact(&full, version).unwrap_or(full), true),
+        None => (full, false),
+    };
+    let mut event = Map::new();
+    for key in
+        ["content", "event_id", "origin_server_ts", "room_id", "sender", "state_key", "type", "redacts"]
+    {
+        if let Some(value) = source.get(key) {
+            event.insert(key.to_owned(), value.clone());
+        }
+    }
+    // Room version 12 create events have no room_id in the PDU; clients always get one.
+    event.insert("room_id".to_owned(), json!(pdu.room_id()));
+    event.insert("event_id".to_owned(), json!(pdu.event_id()));
+    let mut unsigned = Map::new();
+    unsigned.insert("age".to_owned(), json!(now_ms().saturating_sub(pdu.origin_server_ts())));
+    if redacted && let Some(by) = &stored.redacted_by {
+        unsigned.insert("redacted_because".to_owned(), json!({ "event_id": by }));
+    }
+    event.insert("unsigned".to_owned(), Value::Object(unsigned));
+    Value::Object(event)
+}
+
+/// Stripped state for invites: type, state key, sender and content only.
+pub fn stripped_state(pdu: &Pdu) -> Value {
+    let content: Value = serde_json::from_str(pdu.content().get()).unwrap_or(Value::Null);
+    json!({
+        "type": pdu.kind(),
+        "state_key": pdu.state_key().unwrap_or(""),
+        "sender": pdu.sender(),
+        "content": content,
+    })
+}

@@ -1,0 +1,240 @@
+//! Reading rooms back: joined rooms, state, members, single events and paginated
+//! history — each through history visibility.
+
+use ruma::{EventId, OwnedRoomId, RoomId, UserId};
+use serde_json::{Map, Value, json};
+
+use super::format::client_event;
+use super::visibility::VisibilityCheck;
+use super::{Rooms, RoomsError};
+use crate::storage::{Direction, Position, StateMap};
+
+/// Largest page of history served at once.
+pub const MAX_PAGE: usize = 1000;
+
+/// A page of `/messages`.
+pub struct MessagesPage {
+    pub chunk: Vec<Value>,
+    /// Where the page started and ended, as stream positions.
+    pub start: Position,
+    pub end: Option<Position>,
+}
+
+impl Rooms {
+    pub async fn joined_rooms(&self, user_id: &UserId) -> Result<Vec<OwnedRoomId>, RoomsError> {
+        let memberships = self.stores().rooms.user_memberships(user_id).await?;
+        Ok(memberships.into_iter().filter(|m| m.membership == "join").map(|m| m.room_id).collect())
+    }
+
+    /// The visible state of a room as client events.
+    pub async fn state_events(&self, room_id: &RoomId, user_id: &UserId) -> Result<Vec<Value>, RoomsError> {
+        let state = self.visible_state(room_id, user_id).await?;
+        self.client_events(room_id, state.values().cloned().collect()).await
+    }
+
+    /// The content of one visible state event.
+    pub async fn state_event(
+        &self,
+        room_id: &RoomId,
+        user_id: &UserId,
+        event_type: &str,
+        state_key: &str,
+    ) -> Result<Value, RoomsError> {
+        let state = self.visible_state(room_id, user_id).await?;
+        let id = state.get(&(event_type.to_owned(), state_key.to_owned())).ok_or(RoomsError::UnknownEvent)?;
+        let stored = self.stores().rooms.get_event(id).await?.ok_or(RoomsError::UnknownEvent)?;
+        let pdu = self.load_pdu(id).await?;
+        let version = self.room_version(room_id).await?;
+        Ok(client_event(&stored, &pdu, version).get("content").cloned().unwrap_or(json!({})))
+    }
+
+    /// `GET /members`: member events of the visible state, filtered by membership.
+    pub async fn member_events(
+        &self,
+        room_id: &RoomId,
+        user_id: &UserId,
+        membership: Option<&str>,
+        not_membership: Option<&str>,
+    ) -> Result<Vec<Value>, RoomsError> {
+        let state = self.visible_state(room_id, user_id).await?;
+        let ids = member_ids(&state);
+        let events = self.client_events(room_id, ids).await?;
+        Ok(events
+            .into_iter()
+            .filter(|event| {
+                let value = event.pointer("/content/membership").and_then(Value::as_str);
+                membership.is_none_or(|m| value == Some(m)) && not_membership.is_none_or(|m| value != Some(m))
+            })
+            .collect())
+    }
+
+    /// `GET /joined_members`: joined users with their room profile; members only.
+    pub async fn joined_member_profiles(
+        &self,
+        room_id: &RoomId,
+        user_id: &UserId,
+    ) -> Result<Map<String, Value>, RoomsError> {
+        if self.membership_of_user(room_id, user_id).await?.as_deref() != Some("join") {
+            return Err(RoomsError::Forbidden("you are not a member of this room".to_owned()));
+        }
+        let events = self.member_events(room_id, user_id, Some("join"), None).await?;
+        let mut joined = Map::new();
+        for event in events {
+            let Some(member) = event.get("state_key").and_then(Value::as_str) else { continue };
+            let mut profile = Map::new();
+            for (from, to) in [("displayname", "display_name"), ("avatar_url", "avatar_url")] {
+                if let Some(value) = event.pointer(&format!("/content/{from}")).filter(|v| v.is_string()) {
+                    profile.insert(to.to_owned(), value.clone());
+                }
+            }
+            joined.insert(member.to_owned(), Value::Object(profile));
+        }
+        Ok(joined)
+    }
+
+    /// `GET /rooms/{roomId}/event/{eventId}`.
+    pub async fn visible_event(
+        &self,
+        room_id: &RoomId,
+        user_id: &UserId,
+        event_id: &EventId,
+    ) -> Result<Value, RoomsError> {
+        let stored = self.stores().rooms.get_event(event_id).await?.ok_or(RoomsError::UnknownEvent)?;
+        if stored.room_id != room_id || stored.position.is_none() {
+            return Err(RoomsError::UnknownEvent);
+        }
+        let pdu = self.load_pdu(event_id).await?;
+        let mut check = VisibilityCheck::new(self, room_id, user_id).await?;
+        if !check.can_see(event_id, pdu.sender(), pdu.state_key()).await? {
+            // Indistinguishable from a missing event, so nothing leaks.
+            return Err(RoomsError::UnknownEvent);
+        }
+        Ok(client_event(&stored, &pdu, self.room_version(room_id).await?))
+    }
+
+    /// `GET /messages`: a page of visible history from `from` in `direction`, stopping
+    /// at `to` (exclusive) if given.
+    pub async fn messages(
+        &self,
+        room_id: &RoomId,
+        user_id: &UserId,
+        from: Option<Position>,
+        to: Option<Position>,
+        direction: Direction,
+        limit: usize,
+    ) -> Result<MessagesPage, RoomsError> {
+        let version = self.room_version(room_id).await?;
+        let mut check = VisibilityCheck::new(self, room_id, user_id).await?;
+        if self.membership_of_user(room_id, user_id).await?.is_none()
+            && self.visible_state(room_id, user_id).await.is_err()
+        {
+            return Err(RoomsError::Forbidden("you are not a member of this room".to_owned()));
+        }
+        let limit = limit.clamp(1, MAX_PAGE);
+        let page = self.stores().rooms.timeline(room_id, from, direction, limit).await?;
+        let start = from.unwrap_or(match direction {
+            Direction::Backward => Position(self.events_position().0 + 1),
+            Direction::Forward => Position(0),
+        });
+        let mut chunk = Vec::new();
+        let mut last = None;
+        for stored in &page {
+            let Some(position) = stored.position else { continue };
+            let past_to = match (to, direction) {
+                (Some(to), Direction::Backward) => position <= to,
+                (Some(to), Direction::Forward) => position >= to,
+                (None, _) => false,
+            };
+            if past_to {
+                last = None;
+                break;
+            }
+            last = Some(position);
+            let pdu = super::append::parse_stored(stored, version)?;
+            if check.can_see(pdu.event_id(), pdu.sender(), pdu.state_key()).await? {
+                chunk.push(client_event(stored, &pdu, version));
+            }
+        }
+        // No `end` once the timeline is exhausted in this direction.
+        let end = if page.len() < limit { None } else { last };
+        Ok(MessagesPage { chunk, start, end })
+    }
+
+    async fn client_events(
+        &self,
+        room_id: &RoomId,
+        ids: Vec<ruma::OwnedEventId>,
+    ) -> Result<Vec<Value>, RoomsError> {
+        let version = self.room_version(room_id).await?;
+        let stored = self.stores().rooms.get_events(&ids).await?;
+        stored
+            .iter()
+            .map(|event| Ok(client_event(event, &super::append::parse_stored(event, version)?, version)))
+            .collect()
+    }
+
+    /// The user's current membership in every room (for sync).
+    pub async fn stores_memberships(
+        &self,
+        user_id: &UserId,
+    ) -> Result<Vec<crate::storage::MembershipRecord>, RoomsError> {
+        Ok(self.stores().rooms.user_memberships(user_id).await?)
+    }
+
+    /// The room's current state map.
+    pub async fn current_state_of(&self, room_id: &RoomId) -> Result<StateMap, RoomsError> {
+        Ok(self.stores().rooms.current_state(room_id).await?)
+    }
+
+    /// Up to `limit` accepted events strictly before `before`, newest first.
+    pub async fn timeline_page(
+        &self,
+        room_id: &RoomId,
+        before: Option<Position>,
+        limit: usize,
+    ) -> Result<Vec<crate::storage::StoredEvent>, RoomsError> {
+        Ok(self.stores().rooms.timeline(room_id, before, Direction::Backward, limit).await?)
+    }
+
+    /// The state before `event_id` (the start of a sync timeline) as client events, or
+    /// the current state when there is no timeline.
+    pub async fn state_before_as_client_events(
+        &self,
+        room_id: &RoomId,
+        event_id: Option<&EventId>,
+    ) -> Result<Vec<Value>, RoomsError> {
+        let rooms = &self.stores().rooms;
+        let state = match event_id {
+            Some(id) => {
+                let (before, _) = rooms.event_state_groups(id).await?.ok_or(RoomsError::UnknownEvent)?;
+                rooms.state_group(before).await?.unwrap_or_default()
+            }
+            None => rooms.current_state(room_id).await?,
+        };
+        self.client_events(room_id, state.values().cloned().collect()).await
+    }
+
+    pub async fn version_of(&self, room_id: &RoomId) -> Result<stoa_federation::RoomVersion, RoomsError> {
+        self.room_version(room_id).await
+    }
+
+    pub fn parse_event(
+        &self,
+        stored: &crate::storage::StoredEvent,
+        version: stoa_federation::RoomVersion,
+    ) -> Result<crate::events::Pdu, RoomsError> {
+        super::append::parse_stored(stored, version)
+    }
+
+    pub(super) async fn room_version(
+        &self,
+        room_id: &RoomId,
+    ) -> Result<stoa_federation::RoomVersion, RoomsError> {
+        let record = self.stores().rooms.room(room_id).await?.ok_or(RoomsError::UnknownRoom)?;
+        super::append::parse_version(&record.room_version)
+    }
+}
+
+fn member_ids(state: &StateMap) -> Vec<ruma::OwnedEventId> {
+    state.iter().filter(|((kind, _), _)| kind == "m.room.member").map(|(_, id)| id.clone()).collect()
+}
