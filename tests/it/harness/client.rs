@@ -250,3 +250,138 @@ async fn finish(req: reqwest::RequestBuilder) -> Resp {
     let json = serde_json::from_str(&text).unwrap_or(Value::Null);
     Resp { status, headers, text, json }
 }
+
+/// Room helpers shared by the rooms, membership, events, history and sync tests.
+impl Server {
+    /// POST /createRoom; asserts success and returns the room ID.
+    pub async fn create_room(&self, token: &str, body: Value) -> String {
+        let resp = self.post(&format!("{V3}/createRoom"), Some(token), body).await;
+        let room = resp.ok()["room_id"].as_str().unwrap_or_else(|| panic!("no room_id: {}", resp.text));
+        assert!(room.starts_with('!'), "room ID {room:?} does not start with !");
+        room.to_owned()
+    }
+
+    /// A room action by `token`: `join`, `leave`, `invite`, `kick`, `ban`, `unban`, `forget`.
+    pub async fn room_action(&self, token: &str, room: &str, action: &str, body: Value) -> Resp {
+        self.post(&format!("{V3}/rooms/{}/{action}", enc(room)), Some(token), body).await
+    }
+
+    /// Joins `room`, asserting success.
+    pub async fn join(&self, token: &str, room: &str) {
+        self.room_action(token, room, "join", json!({})).await.ok();
+    }
+
+    /// Invites `user` to `room`, asserting success.
+    pub async fn invite(&self, token: &str, room: &str, user: &str) {
+        self.room_action(token, room, "invite", json!({ "user_id": user })).await.ok();
+    }
+
+    /// Leaves `room`, asserting success.
+    pub async fn leave(&self, token: &str, room: &str) {
+        self.room_action(token, room, "leave", json!({})).await.ok();
+    }
+
+    /// PUT /send with an explicit transaction ID; returns the raw response.
+    pub async fn send_event(&self, token: &str, room: &str, kind: &str, txn: &str, content: Value) -> Resp {
+        let path = format!("{V3}/rooms/{}/send/{}/{}", enc(room), enc(kind), enc(txn));
+        self.put(&path, Some(token), content).await
+    }
+
+    /// Sends an `m.room.message` text with a fresh transaction ID; returns its event ID.
+    pub async fn send_text(&self, token: &str, room: &str, body: &str) -> String {
+        let txn = format!("txn-{}", next_txn());
+        let resp = self
+            .send_event(token, room, "m.room.message", &txn, json!({ "msgtype": "m.text", "body": body }))
+            .await;
+        resp.ok()["event_id"].as_str().unwrap_or_else(|| panic!("no event_id: {}", resp.text)).to_owned()
+    }
+
+    /// Path of a state event (`key` may be empty).
+    pub fn state_path(room: &str, kind: &str, key: &str) -> String {
+        format!("{V3}/rooms/{}/state/{}/{}", enc(room), enc(kind), enc(key))
+    }
+
+    /// PUT a state event; returns the raw response.
+    pub async fn put_state(&self, token: &str, room: &str, kind: &str, key: &str, content: Value) -> Resp {
+        self.put(&Self::state_path(room, kind, key), Some(token), content).await
+    }
+
+    /// GET a state event's content; returns the raw response.
+    pub async fn get_state(&self, token: &str, room: &str, kind: &str, key: &str) -> Resp {
+        self.get(&Self::state_path(room, kind, key), Some(token)).await
+    }
+
+    /// GET /messages with a raw query string (e.g. `dir=b&limit=10`).
+    pub async fn messages(&self, token: &str, room: &str, query: &str) -> Resp {
+        self.get(&format!("{V3}/rooms/{}/messages?{query}", enc(room)), Some(token)).await
+    }
+
+    /// Every event of the room visible to `token`, oldest first, paging backwards.
+    pub async fn all_messages(&self, token: &str, room: &str) -> Vec<Value> {
+        let mut events = Vec::new();
+        let mut from: Option<String> = None;
+        for _ in 0..1000 {
+            let query = match &from {
+                Some(f) => format!("dir=b&limit=100&from={}", enc(f)),
+                None => "dir=b&limit=100".to_owned(),
+            };
+            let page = self.messages(token, room, &query).await;
+            let body = page.ok();
+            events.extend(body["chunk"].as_array().expect("chunk").iter().cloned());
+            match body["end"].as_str() {
+                Some(end) => from = Some(end.to_owned()),
+                None => {
+                    events.reverse();
+                    return events;
+                }
+            }
+        }
+        panic!("pagination of {room} did not end");
+    }
+
+    /// GET /sync with an optional `since` and extra query (e.g. `timeout=1000`).
+    pub async fn sync_resp(&self, token: &str, since: Option<&str>, extra: &str) -> Resp {
+        let mut query = Vec::new();
+        if let Some(since) = since {
+            query.push(format!("since={}", enc(since)));
+        }
+        if !extra.is_empty() {
+            query.push(extra.to_owned());
+        }
+        self.get(&format!("{V3}/sync?{}", query.join("&")), Some(token)).await
+    }
+
+    /// GET /sync, asserting success and a `next_batch`.
+    pub async fn sync(&self, token: &str, since: Option<&str>, extra: &str) -> Value {
+        let resp = self.sync_resp(token, since, extra).await;
+        let body = resp.ok().clone();
+        assert!(body["next_batch"].is_string(), "sync without next_batch: {}", resp.text);
+        body
+    }
+}
+
+/// Transaction IDs unique within the test binary.
+pub fn next_txn() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Inline sync filter limiting each room's timeline to `limit` events (URL-encoded).
+pub fn timeline_filter(limit: u32) -> String {
+    format!("filter={}", enc(&json!({ "room": { "timeline": { "limit": limit } } }).to_string()))
+}
+
+/// The events of a sync section (`timeline`, `state`, `account_data`…) of one room.
+pub fn room_events<'a>(sync: &'a Value, section: &str, room: &str, part: &str) -> Vec<&'a Value> {
+    sync["rooms"][section][room][part]["events"].as_array().map(|a| a.iter().collect()).unwrap_or_default()
+}
+
+/// Text bodies of the `m.room.message` events among `events`, in order.
+pub fn bodies<'a>(events: impl IntoIterator<Item = &'a Value>) -> Vec<String> {
+    events
+        .into_iter()
+        .filter(|e| e["type"] == "m.room.message")
+        .filter_map(|e| e["content"]["body"].as_str().map(str::to_owned))
+        .collect()
+}

@@ -6,7 +6,7 @@ mod postgres;
 mod server;
 
 #[allow(unused_imports)]
-pub use client::{Resp, Session, V3, enc, password_auth};
+pub use client::{Resp, Session, V3, bodies, enc, next_txn, password_auth, room_events, timeline_filter};
 pub use server::{Backend, Server, ServerBuilder};
 
 /// Generates one `#[tokio::test]` per backend for each listed `async fn name(Backend)`:
