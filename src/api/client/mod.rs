@@ -12,6 +12,7 @@ mod room_events;
 mod rooms;
 mod session;
 mod sync;
+mod tags;
 mod threepid;
 
 use axum::Router;
@@ -31,5 +32,6 @@ pub fn routes(router: Router<AppState>) -> Router<AppState> {
     let router = rooms::routes(router);
     let router = room_events::routes(router);
     let router = sync::routes(router);
+    let router = tags::routes(router);
     filters::routes(router)
 }
