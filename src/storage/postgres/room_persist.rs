@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use ruma::RoomId;
+use ruma::{OwnedEventId, RoomId};
 use sqlx::postgres::PgPool;
 use sqlx::{PgConnection, Row};
 
@@ -15,7 +15,6 @@ use super::column_values::{state_group_to_bigint, to_bigint};
 use super::rooms::status_to_text;
 use super::{query_failed, state_groups};
 use crate::storage::{Error, EventStatus, MembershipRecord, NewEvent, PersistBatch, RoomRecord, StateKey};
-use ruma::OwnedEventId;
 
 /// Writes the whole batch in one transaction.
 pub(super) async fn persist(pool: &PgPool, batch: &PersistBatch) -> Result<(), Error> {
@@ -27,9 +26,10 @@ pub(super) async fn persist(pool: &PgPool, batch: &PersistBatch) -> Result<(), E
     for group in &batch.new_state_groups {
         state_groups::create(&mut tx, group).await?;
     }
-    let skipped = match batch.events.is_empty() {
-        true => HashSet::new(),
-        false => insert_events(&mut tx, batch_room(batch)?, &batch.events).await?,
+    let skipped = if batch.events.is_empty() {
+        HashSet::new()
+    } else {
+        insert_events(&mut tx, batch_room(batch)?, &batch.events).await?
     };
     if let Some(extremities) = &batch.forward_extremities {
         replace_forward_extremities(&mut tx, batch_room(batch)?, extremities).await?;
@@ -112,6 +112,11 @@ async fn insert_events(
     let (new_events, skipped): (Vec<&NewEvent>, Vec<&NewEvent>) =
         events.iter().partition(|event| inserted.contains(event.event_id.as_str()));
     let skipped = skipped.into_iter().map(|event| event.event_id.as_str().to_owned()).collect();
+    // An ID listed twice in the batch was inserted from its first listing only; the later
+    // listing is dropped with everything it carries (its transaction ID, its redaction).
+    let mut seen = HashSet::new();
+    let new_events: Vec<&NewEvent> =
+        new_events.into_iter().filter(|event| seen.insert(event.event_id.as_str())).collect();
     insert_event_state_groups(connection, &new_events).await?;
     insert_txn_ids(connection, &new_events).await?;
     apply_pending_redactions(connection, &new_events).await?;

@@ -13,7 +13,10 @@ use super::rooms::{
     TIMELINE_FORWARD_SQL,
 };
 use super::test_database::{TestDatabase, fresh_test_database};
-use crate::storage::{EventStatus, NewEvent, PersistBatch, Position, RoomRecord, RoomStore, StateGroupId};
+use crate::storage::{
+    EventStatus, MembershipRecord, NewEvent, PersistBatch, Position, RoomRecord, RoomStore, StateGroupId,
+    TxnKey,
+};
 
 async fn open() -> Option<(TestDatabase, Arc<PostgresStore>)> {
     let database = fresh_test_database().await?;
@@ -88,6 +91,46 @@ async fn a_batch_that_fails_midway_leaves_nothing_behind() {
     assert!(store.persist(&batch).await.is_err());
     assert_eq!(store.room(&room_id).await.expect("room"), None);
     assert_eq!(store.get_event(&OwnedEventId::try_from("$one").expect("ID")).await.expect("get"), None);
+}
+
+#[tokio::test]
+async fn a_resent_event_keeps_its_first_copy_and_membership() {
+    let Some((_database, store)) = open().await else { return };
+    let room_id = OwnedRoomId::try_from("!room:example.org").expect("room ID");
+    let bob = OwnedUserId::try_from("@bob:example.org").expect("user ID");
+    let batch = |json: &str, membership: &str, txn: &str| {
+        let mut first = event("$join", 5);
+        first.json = json.to_owned();
+        first.txn = Some(TxnKey { user_id: bob.clone(), device_id: "PHONE".into(), txn_id: txn.to_owned() });
+        // The same ID listed again in one batch: only the first listing counts.
+        let mut again = first.clone();
+        again.json = "{\"again\":true}".to_owned();
+        again.txn = Some(TxnKey { txn_id: format!("{txn}-again"), ..first.txn.clone().expect("txn") });
+        PersistBatch {
+            room_id: Some(room_id.clone()),
+            events: vec![first, again],
+            memberships: vec![MembershipRecord {
+                room_id: room_id.clone(),
+                user_id: bob.clone(),
+                membership: membership.to_owned(),
+                event_id: OwnedEventId::try_from("$join").expect("ID"),
+                position: Position(5),
+            }],
+            ..PersistBatch::default()
+        }
+    };
+    store.persist(&batch("{\"first\":true}", "join", "t1")).await.expect("persist");
+    store.persist(&batch("{\"second\":true}", "leave", "t2")).await.expect("persist again");
+
+    let stored = store.get_event(&OwnedEventId::try_from("$join").expect("ID")).await.expect("get");
+    assert_eq!(stored.map(|event| event.json).as_deref(), Some("{\"first\":true}"));
+    let memberships = store.user_memberships(&bob).await.expect("memberships");
+    assert_eq!(memberships.iter().map(|record| record.membership.as_str()).collect::<Vec<_>>(), ["join"]);
+    let txn =
+        |txn_id: &str| TxnKey { user_id: bob.clone(), device_id: "PHONE".into(), txn_id: txn_id.to_owned() };
+    assert!(store.txn_event(&txn("t1")).await.expect("txn").is_some());
+    assert_eq!(store.txn_event(&txn("t1-again")).await.expect("txn"), None);
+    assert_eq!(store.txn_event(&txn("t2")).await.expect("txn"), None);
 }
 
 /// Fills the rooms tables with enough rows (50 rooms of 400 events and members) that a
