@@ -16,6 +16,8 @@ mod migrations;
 mod profiles;
 mod room_persist;
 mod rooms;
+#[cfg(test)]
+mod rooms_tests;
 mod state_groups;
 mod streams;
 #[cfg(test)]

@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use ruma::RoomId;
+use ruma::{OwnedEventId, RoomId};
 use sqlx::postgres::PgPool;
 use sqlx::{PgConnection, Row};
 
@@ -15,7 +15,6 @@ use super::column_values::{state_group_to_bigint, to_bigint};
 use super::rooms::status_to_text;
 use super::{query_failed, state_groups};
 use crate::storage::{Error, EventStatus, MembershipRecord, NewEvent, PersistBatch, RoomRecord, StateKey};
-use ruma::OwnedEventId;
 
 /// Writes the whole batch in one transaction.
 pub(super) async fn persist(pool: &PgPool, batch: &PersistBatch) -> Result<(), Error> {
@@ -27,17 +26,22 @@ pub(super) async fn persist(pool: &PgPool, batch: &PersistBatch) -> Result<(), E
     for group in &batch.new_state_groups {
         state_groups::create(&mut tx, group).await?;
     }
-    if !batch.events.is_empty() {
-        insert_events(&mut tx, batch_room(batch)?, &batch.events).await?;
-    }
+    let skipped = if batch.events.is_empty() {
+        HashSet::new()
+    } else {
+        insert_events(&mut tx, batch_room(batch)?, &batch.events).await?
+    };
     if let Some(extremities) = &batch.forward_extremities {
         replace_forward_extremities(&mut tx, batch_room(batch)?, extremities).await?;
     }
     if !batch.current_state_delta.is_empty() {
         apply_current_state_delta(&mut tx, batch_room(batch)?, &batch.current_state_delta).await?;
     }
-    if !batch.memberships.is_empty() {
-        write_memberships(&mut tx, &batch.memberships).await?;
+    // A membership record belongs to its event: one already stored was written with it.
+    let memberships: Vec<&MembershipRecord> =
+        batch.memberships.iter().filter(|record| !skipped.contains(record.event_id.as_str())).collect();
+    if !memberships.is_empty() {
+        write_memberships(&mut tx, &memberships).await?;
     }
     tx.commit().await.map_err(query_failed(doing))
 }
@@ -69,12 +73,13 @@ async fn insert_room(connection: &mut PgConnection, room: &RoomRecord) -> Result
 }
 
 /// Inserts the events that are new, with their state groups and transaction IDs, then
-/// settles redactions in both orders of arrival.
+/// settles redactions in both orders of arrival. Returns the IDs of the events skipped
+/// because they were already stored: everything that belongs to them is skipped too.
 async fn insert_events(
     connection: &mut PgConnection,
     room_id: &RoomId,
     events: &[NewEvent],
-) -> Result<(), Error> {
+) -> Result<HashSet<String>, Error> {
     let doing = "storing events";
     let positions = events
         .iter()
@@ -104,8 +109,14 @@ async fn insert_events(
         .map(|row| row.try_get::<String, _>("event_id"))
         .collect::<Result<HashSet<_>, _>>()
         .map_err(query_failed(doing))?;
+    let (new_events, skipped): (Vec<&NewEvent>, Vec<&NewEvent>) =
+        events.iter().partition(|event| inserted.contains(event.event_id.as_str()));
+    let skipped = skipped.into_iter().map(|event| event.event_id.as_str().to_owned()).collect();
+    // An ID listed twice in the batch was inserted from its first listing only; the later
+    // listing is dropped with everything it carries (its transaction ID, its redaction).
+    let mut seen = HashSet::new();
     let new_events: Vec<&NewEvent> =
-        events.iter().filter(|event| inserted.contains(event.event_id.as_str())).collect();
+        new_events.into_iter().filter(|event| seen.insert(event.event_id.as_str())).collect();
     insert_event_state_groups(connection, &new_events).await?;
     insert_txn_ids(connection, &new_events).await?;
     apply_pending_redactions(connection, &new_events).await?;
@@ -114,7 +125,7 @@ async fn insert_events(
             apply_redaction(connection, room_id, &event.event_id, target).await?;
         }
     }
-    Ok(())
+    Ok(skipped)
 }
 
 async fn insert_event_state_groups(connection: &mut PgConnection, events: &[&NewEvent]) -> Result<(), Error> {
@@ -228,8 +239,8 @@ async fn replace_forward_extremities(
         .await
         .map_err(query_failed(doing))?;
     sqlx::query(
-        "INSERT INTO forward_extremities (room_id, event_id) SELECT $1, * FROM unnest($2::text[]) \
-         ON CONFLICT (room_id, event_id) DO NOTHING",
+        "INSERT INTO forward_extremities (room_id, event_id, ordinal) \
+         SELECT $1, * FROM unnest($2::text[]) WITH ORDINALITY",
     )
     .bind(room_id.as_str())
     .bind(extremities.iter().map(|event_id| event_id.as_str()).collect::<Vec<_>>())
@@ -280,13 +291,21 @@ async fn apply_current_state_delta(
 }
 
 /// Replaces each user's current membership and appends every record to the change log.
-async fn write_memberships(connection: &mut PgConnection, records: &[MembershipRecord]) -> Result<(), Error> {
+async fn write_memberships(
+    connection: &mut PgConnection,
+    records: &[&MembershipRecord],
+) -> Result<(), Error> {
     let doing = "storing memberships";
-    // Later records for the same user and room replace earlier ones, as if applied in order.
+    // Later records replace earlier ones with the same key, as if applied in order (one
+    // INSERT … ON CONFLICT DO UPDATE may not touch a row twice).
     let current: BTreeMap<(&str, &str), &MembershipRecord> =
-        records.iter().map(|record| ((record.room_id.as_str(), record.user_id.as_str()), record)).collect();
+        records.iter().map(|record| ((record.room_id.as_str(), record.user_id.as_str()), *record)).collect();
     let current: Vec<&MembershipRecord> = current.into_values().collect();
-    let all: Vec<&MembershipRecord> = records.iter().collect();
+    let logged: BTreeMap<(&str, u64, &str), &MembershipRecord> = records
+        .iter()
+        .map(|record| ((record.user_id.as_str(), record.position.0, record.room_id.as_str()), *record))
+        .collect();
+    let logged: Vec<&MembershipRecord> = logged.into_values().collect();
     for (sql, records) in [
         (
             "INSERT INTO memberships (room_id, user_id, membership, event_id, position) \
@@ -298,8 +317,9 @@ async fn write_memberships(connection: &mut PgConnection, records: &[MembershipR
         (
             "INSERT INTO membership_changes (room_id, user_id, membership, event_id, position) \
              SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[]) \
-             ON CONFLICT (user_id, position, room_id) DO NOTHING",
-            &all,
+             ON CONFLICT (user_id, position, room_id) DO UPDATE SET \
+                 membership = EXCLUDED.membership, event_id = EXCLUDED.event_id",
+            &logged,
         ),
     ] {
         let positions = records

@@ -220,7 +220,7 @@ impl RoomStore for PostgresStore {
     async fn forward_extremities(&self, room_id: &RoomId) -> Result<Vec<OwnedEventId>, Error> {
         let doing = "reading a room's forward extremities";
         let rows =
-            sqlx::query("SELECT event_id FROM forward_extremities WHERE room_id = $1 ORDER BY event_id")
+            sqlx::query("SELECT event_id FROM forward_extremities WHERE room_id = $1 ORDER BY ordinal")
                 .bind(room_id.as_str())
                 .fetch_all(&self.pool)
                 .await

@@ -13,6 +13,10 @@ use super::column_values::{event_id_from_text, state_group_from_bigint, state_gr
 use super::query_failed;
 use crate::storage::{Error, NewStateGroup, StateGroupId, StateMap};
 
+/// The longest parent chain a group may have, as in the embedded store. The domain keeps
+/// chains far shorter; refusing longer ones on write keeps every resolve bounded.
+const MAX_CHAIN: i32 = 10_000;
+
 /// Reserves `count` consecutive IDs by moving the counter row past them. The UPDATE
 /// locks the row until it commits (right away: it is its own transaction), so
 /// concurrent reservations queue up and never overlap, and a persist that later rolls
@@ -97,9 +101,9 @@ pub(super) async fn create(connection: &mut PgConnection, group: &NewStateGroup)
                 return Err(Error::Backend(format!("{doing}: its parent {} does not exist", parent.0)));
             };
             let parent_depth: i32 = row.try_get("depth").map_err(query_failed(&doing))?;
-            parent_depth
-                .checked_add(1)
-                .ok_or_else(|| Error::Corrupt(format!("{doing}: the parent's depth is at the maximum")))?
+            parent_depth.checked_add(1).filter(|depth| *depth <= MAX_CHAIN).ok_or_else(|| {
+                Error::Backend(format!("{doing}: it would chain more than {MAX_CHAIN} links"))
+            })?
         }
     };
     let inserted = sqlx::query(

@@ -166,3 +166,57 @@ pub(super) fn resolve(engine: &dyn KvEngine, id: StateGroupId) -> Result<Option<
     }
     Ok(Some(state))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::embedded::fjall::FjallEngine;
+
+    fn put_raw(engine: &dyn KvEngine, id: u64, parent: Option<u64>, depth: u32) {
+        let stored = StoredStateGroup { parent, depth, delta: Vec::new() };
+        let mut batch = Batch::new();
+        batch.put(Table::StateGroups, encode_u64(id).to_vec(), encode_record(&stored).expect("encode"));
+        engine.write(batch).expect("write");
+    }
+
+    #[test]
+    fn a_cycle_reads_as_corrupt() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let engine = FjallEngine::open(dir.path()).expect("open");
+        put_raw(&engine, 1, Some(2), 1);
+        put_raw(&engine, 2, Some(1), 1);
+        assert!(matches!(resolve(&engine, StateGroupId(1)), Err(Error::Corrupt(_))));
+    }
+
+    #[test]
+    fn a_missing_ancestor_reads_as_corrupt() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let engine = FjallEngine::open(dir.path()).expect("open");
+        put_raw(&engine, 1, Some(7), 1);
+        assert!(matches!(resolve(&engine, StateGroupId(1)), Err(Error::Corrupt(_))));
+    }
+
+    #[test]
+    fn chains_past_the_cap_and_unknown_parents_are_refused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let engine = FjallEngine::open(dir.path()).expect("open");
+        put_raw(&engine, 1, None, MAX_CHAIN);
+        let child =
+            |parent| NewStateGroup { id: StateGroupId(2), parent: Some(StateGroupId(parent)), delta: vec![] };
+        let mut batch = Batch::new();
+        assert!(matches!(add_groups(&engine, &mut batch, &[child(1)]), Err(Error::Backend(_))));
+        assert!(matches!(add_groups(&engine, &mut batch, &[child(9)]), Err(Error::Backend(_))));
+    }
+
+    #[test]
+    fn reserved_ids_are_consecutive_and_skip_a_block_after_reopen() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let engine = FjallEngine::open(dir.path()).expect("open");
+        let ids = StateGroupIds::load(&engine).expect("load");
+        assert_eq!(ids.reserve(&engine, 3).expect("reserve"), StateGroupId(1));
+        assert_eq!(ids.reserve(&engine, 0).expect("reserve"), StateGroupId(4), "nothing taken");
+        assert_eq!(ids.reserve(&engine, 1).expect("reserve"), StateGroupId(4));
+        let reopened = StateGroupIds::load(&engine).expect("load");
+        assert!(reopened.reserve(&engine, 1).expect("reserve") > StateGroupId(4));
+    }
+}

@@ -76,10 +76,13 @@ CREATE TABLE current_state (
     PRIMARY KEY (room_id, event_type, state_key)
 );
 
+-- A room's forward extremities, replaced as a whole by each batch that changes them and
+-- read back in the order the batch gave them (`ordinal`).
 CREATE TABLE forward_extremities (
     room_id   text COLLATE "C" NOT NULL,
+    ordinal   integer NOT NULL,
     event_id  text COLLATE "C" NOT NULL,
-    PRIMARY KEY (room_id, event_id)
+    PRIMARY KEY (room_id, ordinal)
 );
 
 CREATE TABLE txn_ids (
