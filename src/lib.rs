@@ -7,6 +7,7 @@ pub mod admin;
 pub mod api;
 pub mod app;
 pub mod config;
+pub mod events;
 pub mod storage;
 pub mod streams;
 pub mod sync;
