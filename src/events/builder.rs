@@ -36,6 +36,14 @@ pub enum BuildError {
     /// Every other event must name its room.
     #[error("the event needs a room ID")]
     RoomIdRequired,
+    /// The sender belongs to another server; a server only builds and signs its own users' events.
+    #[error("sender {sender} is not a user of {server_name}")]
+    ForeignSender {
+        /// The event's sender.
+        sender: OwnedUserId,
+        /// The server asked to sign.
+        server_name: String,
+    },
     /// `content` must be a JSON object.
     #[error("event content must be a JSON object")]
     ContentNotAnObject,
@@ -102,9 +110,16 @@ impl EventBuilder {
         }
     }
 
-    /// Hashes and signs the event as `server_name` with `key`, and validates the result. For a
+    /// Hashes and signs the event as `server_name` (which must be the sender's server) with
+    /// `key`, and validates the result. For a
     /// room version 12 create event the room ID comes out of the returned [`Pdu::room_id`].
     pub fn build(self, server_name: &str, key: &ServerSigningKey) -> Result<Pdu, BuildError> {
+        if self.sender.server_name() != server_name {
+            return Err(BuildError::ForeignSender {
+                sender: self.sender,
+                server_name: server_name.to_owned(),
+            });
+        }
         let version = self.version;
         let mut event = self.into_json()?;
         hash_and_sign_event(&mut event, version, server_name, key)?;

@@ -41,6 +41,12 @@ fn built_events_are_hashed_and_signed() {
 }
 
 #[test]
+fn only_our_own_users_events_are_signed() {
+    let builder = EventBuilder::new(RoomVersion::V11, room(), alice(), "m.room.message", json!({}));
+    assert!(matches!(builder.build("elsewhere.org", &key()), Err(BuildError::ForeignSender { .. })));
+}
+
+#[test]
 fn room_id_is_required_except_for_v12_create() {
     let key = key();
     assert!(create(RoomVersion::V12, None).build("example.org", &key).is_ok());
