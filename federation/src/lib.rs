@@ -51,5 +51,5 @@ pub use signing::{
 };
 pub use state_resolution::{
     MAX_AUTH_CHAIN_WALK, StateMap, StateResolutionError, auth_chain, conflicted_state_subgraph,
-    resolve_state, state_resolution_rules,
+    resolve_state, resolve_state_with_limit, state_resolution_rules,
 };

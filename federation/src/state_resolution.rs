@@ -52,10 +52,25 @@ pub fn state_resolution_rules(version: RoomVersion) -> StateResolutionV2Rules {
 /// Resolves the room states `state_maps` (one per forward branch, e.g. the states after each of
 /// an event's `prev_events`) into one, under the rules of room `version`. `fetch_event` must
 /// return every event of the states and of their auth chains (rejected ones marked as such).
+/// Auth DAG walks are bounded by [`MAX_AUTH_CHAIN_WALK`].
 pub fn resolve_state<E>(
     version: RoomVersion,
     state_maps: &[StateMap<OwnedEventId>],
     fetch_event: impl Fn(&EventId) -> Option<E>,
+) -> Result<StateMap<OwnedEventId>, StateResolutionError>
+where
+    E: Event<Id = OwnedEventId> + Clone,
+{
+    resolve_state_with_limit(version, state_maps, fetch_event, MAX_AUTH_CHAIN_WALK)
+}
+
+/// [`resolve_state`] with an explicit bound on each auth DAG walk, for rooms whose operators
+/// accept larger auth chains (or tests that want smaller ones).
+pub fn resolve_state_with_limit<E>(
+    version: RoomVersion,
+    state_maps: &[StateMap<OwnedEventId>],
+    fetch_event: impl Fn(&EventId) -> Option<E>,
+    walk_limit: usize,
 ) -> Result<StateMap<OwnedEventId>, StateResolutionError>
 where
     E: Event<Id = OwnedEventId> + Clone,
@@ -66,7 +81,7 @@ where
     let auth_chains = state_maps
         .iter()
         .map(|state| {
-            auth_chain(state.values().map(|id| id.as_ref()), &fetch_event, MAX_AUTH_CHAIN_WALK)
+            auth_chain(state.values().map(|id| id.as_ref()), &fetch_event, walk_limit)
                 .map(|chain| chain.into_iter().collect::<EventIdSet<OwnedEventId>>())
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -80,7 +95,7 @@ where
         &fetch_event,
         |conflicted| {
             let conflicted = conflicted.values().flatten().map(|id| id.as_ref());
-            match conflicted_state_subgraph(conflicted, &fetch_event, MAX_AUTH_CHAIN_WALK) {
+            match conflicted_state_subgraph(conflicted, &fetch_event, walk_limit) {
                 Ok(subgraph) => Some(subgraph.into_iter().collect()),
                 Err(error) => {
                     subgraph_failure.replace(Some(error));

@@ -80,6 +80,20 @@ fn a_ban_beats_the_banned_users_concurrent_power_change() {
 }
 
 #[test]
+fn resolution_refuses_oversized_auth_chains() {
+    let (mut room, base) = TestRoom::public(RoomVersion::V12, 50);
+    let (mut alice_side, mut bob_side) = (base.clone(), base.clone());
+    room.add(&topic("alice-topic", "alice", "a"), &mut alice_side);
+    room.add(&topic("bob-topic", "bob", "b"), &mut bob_side);
+    let states = [alice_side, bob_side];
+    assert_eq!(
+        resolve_state_with_limit(RoomVersion::V12, &states, room.fetch(), 2),
+        Err(StateResolutionError::AuthChainTooLarge { limit: 2 })
+    );
+    assert!(resolve_state_with_limit(RoomVersion::V12, &states, room.fetch(), 100).is_ok());
+}
+
+#[test]
 fn a_single_or_agreeing_state_needs_no_events() {
     let state: StateMap<OwnedEventId> = [(key("m.room.create", ""), id("create"))].into();
     let nothing = |_: &EventId| None::<TestEvent>;

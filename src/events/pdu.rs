@@ -1,200 +1,284 @@
-//! A PDU: parsed and validated once, immutable after, and usable by ruma's auth rules
-//! and state resolution through `ruma::state_res::Event`.
+//! [`Pdu`]: an immutable, validated room event in federation format, made only by
+//! [`Pdu::parse`] / [`Pdu::from_value`] or by the [`EventBuilder`](super::EventBuilder).
+//!
+//! Holding a `Pdu` means the JSON is strict canonical JSON within the size limits, has the format
+//! of its room version, and its event ID (and, for a version 12 create event, room ID) was
+//! computed here from its content — never taken from the sender. Signatures, hashes and
+//! authorization are separate checks; a `Pdu` is not yet an *accepted* event.
 
-use std::sync::Arc;
+use std::fmt;
 
 use ruma::events::TimelineEventType;
-use ruma::{
-    EventId, MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedRoomId, OwnedUserId, RoomId, UInt, UserId,
-};
+use ruma::state_res::Event;
+use ruma::{EventId, MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedRoomId, RoomId, UserId};
 use serde_json::Value;
 use serde_json::value::RawValue;
-use stoa_federation::RoomVersion;
+use stoa_federation::{
+    CanonicalJsonError, EventIdError, PduSizeError, RoomVersion, check_pdu_size, parse_canonical_str,
+    room_id_for_create_event, to_canonical_string,
+};
 
-/// Why a JSON text is not a valid PDU.
-#[derive(Debug, thiserror::Error)]
+use super::format::{self, Fields, FormatError};
+
+/// Why JSON is not a valid PDU of its room version. The event must be dropped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PduError {
-    #[error("not canonical JSON: {0}")]
-    NotCanonical(String),
-    #[error("invalid PDU: {0}")]
-    Invalid(String),
+    /// Not strict canonical JSON: floats, out-of-range integers, duplicate keys, bad syntax.
+    #[error("event is not canonical JSON: {0}")]
+    NotCanonical(#[from] CanonicalJsonError),
+    /// Over 65,536 bytes, or an identifier field over 255 bytes.
+    #[error("event exceeds PDU size limits: {0}")]
+    TooLarge(#[from] PduSizeError),
+    /// The JSON is not an object.
+    #[error("event is not a JSON object")]
+    NotAnObject,
+    /// The object does not have the PDU format of its room version.
+    #[error("event does not have the PDU format of its room version: {0}")]
+    Format(#[from] FormatError),
+    /// The event or room ID could not be computed.
+    #[error("cannot compute the event's identifiers: {0}")]
+    Identifiers(#[from] EventIdError),
+    /// The event names an `event_id` other than its reference hash.
+    #[error("event claims ID {claimed:?} but its reference hash gives {computed}")]
+    EventIdMismatch {
+        /// What the JSON said.
+        claimed: String,
+        /// What the reference hash says.
+        computed: OwnedEventId,
+    },
 }
 
-/// A validated PDU. Cloning is cheap.
-#[derive(Clone, Debug)]
+/// An immutable, format-checked PDU. See the module docs for what that guarantees.
+#[derive(Clone)]
 pub struct Pdu {
-    inner: Arc<Inner>,
-}
-
-#[derive(Debug)]
-struct Inner {
-    json: String,
+    version: RoomVersion,
     event_id: OwnedEventId,
     room_id: OwnedRoomId,
-    /// Room version 12 create events have no `room_id` key (it is their own hash).
-    room_id_in_pdu: bool,
-    sender: OwnedUserId,
-    kind: TimelineEventType,
-    kind_str: String,
-    state_key: Option<String>,
+    /// False only for a version 12 create event, whose room ID is derived, not carried.
+    room_id_in_event: bool,
+    fields: Fields,
+    event_type: TimelineEventType,
     content: Box<RawValue>,
-    prev_events: Vec<OwnedEventId>,
-    auth_events: Vec<OwnedEventId>,
-    depth: u64,
-    origin_server_ts: u64,
-    redacts: Option<OwnedEventId>,
+    value: Value,
+    json: String,
+    rejected: bool,
 }
 
 impl Pdu {
-    /// Parses and validates a PDU of a room with `version`.
-    pub fn parse(json: &str, version: RoomVersion) -> Result<Pdu, PduError> {
-        let value =
-            stoa_federation::parse_canonical_str(json).map_err(|e| PduError::NotCanonical(e.to_string()))?;
-        Self::from_value(value, version)
+    /// Parses PDU text received from the network (or read from storage) as an event of room
+    /// `version`, refusing anything that is not strict canonical JSON.
+    pub fn parse(json: &str, version: RoomVersion) -> Result<Self, PduError> {
+        Self::from_value(parse_canonical_str(json)?, version)
     }
 
-    /// Validates a PDU given as a JSON value (strict canonical JSON is checked).
-    pub fn from_value(value: Value, version: RoomVersion) -> Result<Pdu, PduError> {
-        stoa_federation::check_pdu_size(&value).map_err(|e| PduError::Invalid(e.to_string()))?;
-        let json = stoa_federation::to_canonical_string(&value)
-            .map_err(|e| PduError::NotCanonical(e.to_string()))?;
-        let event_id =
-            stoa_federation::event_id(&value, version).map_err(|e| PduError::Invalid(e.to_string()))?;
-        let event_id = EventId::parse(event_id).map_err(|e| PduError::Invalid(e.to_string()))?;
-        let text = |key: &str| value.get(key).and_then(Value::as_str);
-        let kind_str = text("type").ok_or_else(|| invalid("type"))?.to_owned();
-        let room_id = match text("room_id") {
-            Some(room) => RoomId::parse(room).map_err(|e| PduError::Invalid(e.to_string()))?,
-            // Room version 12 create events carry no room ID: it is their own hash.
-            None if kind_str == "m.room.create" && version.rules().room_id_from_create_event => {
-                let id = stoa_federation::room_id_for_create_event(&value, version)
-                    .map_err(|e| PduError::Invalid(e.to_string()))?;
-                RoomId::parse(id).map_err(|e| PduError::Invalid(e.to_string()))?
-            }
-            None => return Err(invalid("room_id")),
+    /// Validates an already-parsed event of room `version`. Prefer [`Pdu::parse`] for network
+    /// input: a `Value` can no longer show duplicate keys. A top-level `event_id` is accepted
+    /// only if it equals the computed one, and is not kept.
+    pub fn from_value(mut value: Value, version: RoomVersion) -> Result<Self, PduError> {
+        check_pdu_size(&value)?;
+        let object = value.as_object_mut().ok_or(PduError::NotAnObject)?;
+        let claimed_id = object.remove("event_id");
+        let fields = format::check(object, version)?;
+        let event_id = stoa_federation::event_id(&value, version)?;
+        let event_id = format::event_id("event_id", &event_id)?;
+        if let Some(claimed) = claimed_id
+            && claimed.as_str() != Some(event_id.as_str())
+        {
+            return Err(PduError::EventIdMismatch { claimed: claimed.to_string(), computed: event_id });
+        }
+        let (room_id, room_id_in_event) = match &fields.room_id {
+            Some(room_id) => (room_id.clone(), true),
+            None => (derived_room_id(&value, version)?, false),
         };
-        let sender = UserId::parse(text("sender").ok_or_else(|| invalid("sender"))?)
-            .map_err(|e| PduError::Invalid(e.to_string()))?;
-        let content = value.get("content").filter(|c| c.is_object()).ok_or_else(|| invalid("content"))?;
-        let content =
-            serde_json::value::to_raw_value(content).map_err(|e| PduError::Invalid(e.to_string()))?;
-        let ids = |key: &str| -> Result<Vec<OwnedEventId>, PduError> {
-            value
-                .get(key)
-                .and_then(Value::as_array)
-                .ok_or_else(|| invalid(key))?
-                .iter()
-                .map(|id| id.as_str().and_then(|s| EventId::parse(s).ok()).ok_or_else(|| invalid(key)))
-                .collect()
-        };
-        let redacts = if version.rules().redacts_in_content {
-            value.pointer("/content/redacts").and_then(Value::as_str)
-        } else {
-            text("redacts")
-        };
-        let redacts =
-            redacts.map(EventId::parse).transpose().map_err(|e| PduError::Invalid(e.to_string()))?;
-        Ok(Pdu {
-            inner: Arc::new(Inner {
-                event_id,
-                room_id,
-                room_id_in_pdu: text("room_id").is_some(),
-                sender,
-                kind: TimelineEventType::from(kind_str.as_str()),
-                kind_str,
-                state_key: text("state_key").map(str::to_owned),
-                content,
-                prev_events: ids("prev_events")?,
-                auth_events: ids("auth_events")?,
-                depth: value.get("depth").and_then(Value::as_u64).ok_or_else(|| invalid("depth"))?,
-                origin_server_ts: value
-                    .get("origin_server_ts")
-                    .and_then(Value::as_u64)
-                    .ok_or_else(|| invalid("origin_server_ts"))?,
-                redacts,
-                json,
-            }),
+        let content = value.get("content").ok_or(FormatError::Missing("content"))?;
+        let content = RawValue::from_string(to_canonical_string(content)?)
+            .map_err(|error| CanonicalJsonError::MalformedJson(error.to_string()))?;
+        let json = to_canonical_string(&value)?;
+        Ok(Self {
+            version,
+            event_id,
+            room_id,
+            room_id_in_event,
+            event_type: fields.kind.as_str().into(),
+            fields,
+            content,
+            value,
+            json,
+            rejected: false,
         })
     }
 
+    /// The same event marked as rejected by the checks on receipt, so state resolution and auth
+    /// treat it as such.
+    pub fn into_rejected(self) -> Self {
+        Self { rejected: true, ..self }
+    }
+
+    /// The room version whose rules this event was checked against.
+    pub fn version(&self) -> RoomVersion {
+        self.version
+    }
+
+    /// The event ID: `$` + the event's reference hash.
     pub fn event_id(&self) -> &EventId {
-        &self.inner.event_id
+        &self.event_id
     }
+
+    /// The room this event belongs to. For a room version 12 create event this is the derived
+    /// room ID, although the event itself carries none (and [`Event::room_id`] returns `None`,
+    /// as the auth rules require).
     pub fn room_id(&self) -> &RoomId {
-        &self.inner.room_id
+        &self.room_id
     }
+
+    /// The user who sent the event.
     pub fn sender(&self) -> &UserId {
-        &self.inner.sender
+        &self.fields.sender
     }
-    /// The event type.
+
+    /// The event type, e.g. `m.room.message`.
     pub fn kind(&self) -> &str {
-        &self.inner.kind_str
+        &self.fields.kind
     }
+
+    /// The state key; `Some` exactly for state events.
     pub fn state_key(&self) -> Option<&str> {
-        self.inner.state_key.as_deref()
+        self.fields.state_key.as_deref()
     }
+
+    /// The content as canonical JSON text.
     pub fn content(&self) -> &RawValue {
-        &self.inner.content
+        &self.content
     }
+
+    /// The content as a JSON value.
+    pub fn content_value(&self) -> Option<&Value> {
+        self.value.get("content")
+    }
+
+    /// The latest events the sender knew of when creating this one.
     pub fn prev_events(&self) -> &[OwnedEventId] {
-        &self.inner.prev_events
+        &self.fields.prev_events
     }
+
+    /// The state events that authorize this one.
     pub fn auth_events(&self) -> &[OwnedEventId] {
-        &self.inner.auth_events
+        &self.fields.auth_events
     }
+
+    /// One more than the largest depth among `prev_events`.
     pub fn depth(&self) -> u64 {
-        self.inner.depth
+        self.fields.depth
     }
-    pub fn origin_server_ts(&self) -> u64 {
-        self.inner.origin_server_ts
+
+    /// When the origin server says it created the event.
+    pub fn origin_server_ts(&self) -> MilliSecondsSinceUnixEpoch {
+        self.fields.origin_server_ts
     }
+
+    /// For a redaction, the event it redacts (top-level in version 10, in content from 11).
     pub fn redacts(&self) -> Option<&EventId> {
-        self.inner.redacts.as_deref()
+        self.fields.redacts.as_deref()
     }
-    /// The PDU as canonical JSON text.
+
+    /// The unsigned data the origin attached; not covered by signatures, so not to be trusted.
+    pub fn unsigned(&self) -> Option<&Value> {
+        self.value.get("unsigned")
+    }
+
+    /// Whether this event was rejected by the checks on receipt.
+    pub fn is_rejected(&self) -> bool {
+        self.rejected
+    }
+
+    /// The whole event as a JSON value (federation format, signatures included).
+    pub fn as_value(&self) -> &Value {
+        &self.value
+    }
+
+    /// The whole event as canonical JSON text: what is stored and sent over federation.
     pub fn json(&self) -> &str {
-        &self.inner.json
+        &self.json
     }
 }
 
-fn invalid(key: &str) -> PduError {
-    PduError::Invalid(format!("missing or malformed `{key}`"))
+/// The room ID a version 12 create event defines.
+fn derived_room_id(value: &Value, version: RoomVersion) -> Result<OwnedRoomId, PduError> {
+    let room_id = room_id_for_create_event(value, version)?;
+    RoomId::parse(&room_id)
+        .map_err(|_| FormatError::InvalidId { field: "room_id", value: room_id.clone() }.into())
 }
 
-impl ruma::state_res::Event for Pdu {
+impl fmt::Debug for Pdu {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("Pdu")
+            .field("event_id", &self.event_id)
+            .field("room_id", &self.room_id)
+            .field("kind", &self.fields.kind)
+            .field("state_key", &self.fields.state_key)
+            .field("rejected", &self.rejected)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Two PDUs are equal when they are the same bytes with the same rejection status.
+impl PartialEq for Pdu {
+    fn eq(&self, other: &Self) -> bool {
+        self.json == other.json && self.rejected == other.rejected && self.version == other.version
+    }
+}
+
+impl Eq for Pdu {}
+
+impl Event for Pdu {
     type Id = OwnedEventId;
 
-    fn event_id(&self) -> &Self::Id {
-        &self.inner.event_id
+    fn event_id(&self) -> &OwnedEventId {
+        &self.event_id
     }
+
     fn room_id(&self) -> Option<&RoomId> {
-        self.inner.room_id_in_pdu.then_some(&*self.inner.room_id)
+        self.room_id_in_event.then_some(self.room_id.as_ref())
     }
+
     fn sender(&self) -> &UserId {
-        &self.inner.sender
+        &self.fields.sender
     }
+
     fn origin_server_ts(&self) -> MilliSecondsSinceUnixEpoch {
-        MilliSecondsSinceUnixEpoch(UInt::new_saturating(self.inner.origin_server_ts))
+        self.fields.origin_server_ts
     }
+
     fn event_type(&self) -> &TimelineEventType {
-        &self.inner.kind
+        &self.event_type
     }
+
     fn content(&self) -> &RawValue {
-        &self.inner.content
+        &self.content
     }
+
     fn state_key(&self) -> Option<&str> {
-        self.inner.state_key.as_deref()
+        self.fields.state_key.as_deref()
     }
-    fn prev_events(&self) -> Box<dyn DoubleEndedIterator<Item = &Self::Id> + '_> {
-        Box::new(self.inner.prev_events.iter())
+
+    fn prev_events(&self) -> Box<dyn DoubleEndedIterator<Item = &OwnedEventId> + '_> {
+        Box::new(self.fields.prev_events.iter())
     }
-    fn auth_events(&self) -> Box<dyn DoubleEndedIterator<Item = &Self::Id> + '_> {
-        Box::new(self.inner.auth_events.iter())
+
+    fn auth_events(&self) -> Box<dyn DoubleEndedIterator<Item = &OwnedEventId> + '_> {
+        Box::new(self.fields.auth_events.iter())
     }
-    fn redacts(&self) -> Option<&Self::Id> {
-        self.inner.redacts.as_ref()
+
+    fn redacts(&self) -> Option<&OwnedEventId> {
+        self.fields.redacts.as_ref()
     }
+
     fn rejected(&self) -> bool {
-        false
+        self.rejected
     }
 }
+
+#[cfg(test)]
+#[path = "pdu_tests.rs"]
+mod tests;

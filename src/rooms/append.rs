@@ -106,7 +106,7 @@ impl Rooms {
             prev_events: tip.prev_events.clone(),
             auth_events,
             depth: tip.depth,
-            origin_server_ts: now_ms(),
+            origin_server_ts: ruma::MilliSecondsSinceUnixEpoch(ruma::UInt::new_saturating(now_ms())),
             redacts: event.redacts.clone(),
         };
         let pdu = builder

@@ -2,7 +2,6 @@
 //! rules, initial state, name, topic and invites — each a signed, authorized PDU.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use ruma::{OwnedRoomId, OwnedUserId, RoomId};
 use serde_json::{Map, Value, json};
@@ -99,7 +98,7 @@ impl Rooms {
             prev_events: Vec::new(),
             auth_events: Vec::new(),
             depth: 1,
-            origin_server_ts: unique_timestamp(),
+            origin_server_ts: ruma::MilliSecondsSinceUnixEpoch(ruma::UInt::new_saturating(now_ms())),
             redacts: None,
         };
         let pdu = builder
@@ -136,22 +135,6 @@ impl Rooms {
             state,
         };
         Ok((room_id, tip))
-    }
-}
-
-/// Milliseconds since the epoch, strictly increasing across calls in this process: in
-/// room version 12 the room ID is the create event's hash, so two otherwise identical
-/// createRoom calls in one millisecond must still differ.
-fn unique_timestamp() -> u64 {
-    static LAST: AtomicU64 = AtomicU64::new(0);
-    let now = now_ms();
-    let mut last = LAST.load(Ordering::Relaxed);
-    loop {
-        let next = now.max(last + 1);
-        match LAST.compare_exchange_weak(last, next, Ordering::Relaxed, Ordering::Relaxed) {
-            Ok(_) => return next,
-            Err(seen) => last = seen,
-        }
     }
 }
 

@@ -26,7 +26,8 @@ pub fn client_event(stored: &StoredEvent, pdu: &Pdu, version: RoomVersion) -> Va
     event.insert("room_id".to_owned(), json!(pdu.room_id()));
     event.insert("event_id".to_owned(), json!(pdu.event_id()));
     let mut unsigned = Map::new();
-    unsigned.insert("age".to_owned(), json!(now_ms().saturating_sub(pdu.origin_server_ts())));
+    unsigned
+        .insert("age".to_owned(), json!(now_ms().saturating_sub(u64::from(pdu.origin_server_ts().get()))));
     if redacted && let Some(by) = &stored.redacted_by {
         unsigned.insert("redacted_because".to_owned(), json!({ "event_id": by }));
     }
