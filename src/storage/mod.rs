@@ -8,6 +8,7 @@
 pub mod account_data;
 pub mod accounts;
 pub mod devices;
+pub mod directory;
 pub mod error;
 pub mod filters;
 pub mod profiles;
