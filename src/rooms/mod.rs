@@ -3,6 +3,7 @@
 //! the room's serialized persist queue ([`append`]).
 
 pub mod append;
+pub mod context;
 pub mod create;
 pub mod format;
 pub mod members;
@@ -11,6 +12,7 @@ pub mod power;
 pub mod queue;
 pub mod read;
 pub mod send;
+pub mod upgrade;
 pub mod visibility;
 
 use std::sync::Arc;

@@ -34,6 +34,18 @@ impl PowerLevels {
             .unwrap_or(0)
     }
 
+    /// The level needed to send an event of `event_type` (state or not).
+    pub fn event_level(&self, event_type: &str, is_state: bool) -> i64 {
+        let default_key = if is_state { "state_default" } else { "events_default" };
+        let fallback = if self.content.is_null() && is_state { 50 } else { 0 };
+        self.content
+            .get("events")
+            .and_then(|events| events.get(event_type))
+            .and_then(Value::as_i64)
+            .or_else(|| self.content.get(default_key).and_then(Value::as_i64))
+            .unwrap_or(fallback)
+    }
+
     /// The level an action (`ban`, `kick`, `redact`, `invite`) needs.
     pub fn action_level(&self, action: &str) -> i64 {
         let default = if action == "invite" { 0 } else { 50 };

@@ -3,6 +3,7 @@
 use axum::extract::State;
 use axum::{Json, Router};
 use ruma::api::Direction as RumaDirection;
+use ruma::api::client::context::get_context;
 use ruma::api::client::membership::{get_member_events, joined_members};
 use ruma::api::client::message::{get_message_events, send_message_event};
 use ruma::api::client::redact::redact_event;
@@ -34,6 +35,7 @@ pub fn routes(router: Router<AppState>) -> Router<AppState> {
     let router = route::<get_room_event::v3::Request, _, _>(router, event);
     let router = route::<get_message_events::v3::Request, _, _>(router, messages);
     let router = route::<get_member_events::v3::Request, _, _>(router, members);
+    let router = route::<get_context::v3::Request, _, _>(router, context);
     route::<joined_members::v3::Request, _, _>(router, joined)
 }
 
@@ -184,4 +186,22 @@ async fn joined(
     let requester = request.requester()?;
     let joined = state.rooms.joined_member_profiles(&request.body.room_id, &requester.user_id).await?;
     Ok(Json(json!({ "joined": joined })))
+}
+
+async fn context(
+    State(state): State<AppState>,
+    request: Ruma<get_context::v3::Request>,
+) -> Result<Json<Value>, ApiError> {
+    let requester = request.requester()?;
+    let body = &request.body;
+    let limit = usize::try_from(u64::from(body.limit)).unwrap_or(usize::MAX);
+    let context = state.rooms.context(&body.room_id, &requester.user_id, &body.event_id, limit).await?;
+    Ok(Json(json!({
+        "event": context.event,
+        "events_before": context.before,
+        "events_after": context.after,
+        "start": pagination_token(context.start),
+        "end": pagination_token(context.end),
+        "state": context.state,
+    })))
 }

@@ -8,7 +8,7 @@ use ruma::api::client::membership::{
     ban_user, invite_user, join_room_by_id, join_room_by_id_or_alias, joined_rooms, kick_user, leave_room,
     unban_user,
 };
-use ruma::api::client::room::{Visibility, create_room};
+use ruma::api::client::room::{Visibility, create_room, upgrade_room};
 use ruma::{OwnedRoomId, RoomId, RoomOrAliasId, UserId};
 use serde_json::{Map, Value, json};
 
@@ -28,6 +28,7 @@ pub fn routes(router: Router<AppState>) -> Router<AppState> {
     let router = route::<leave_room::v3::Request, _, _>(router, leave);
     let router = route::<kick_user::v3::Request, _, _>(router, kick);
     let router = route::<ban_user::v3::Request, _, _>(router, ban);
+    let router = route::<upgrade_room::v3::Request, _, _>(router, upgrade);
     route::<unban_user::v3::Request, _, _>(router, unban)
 }
 
@@ -221,4 +222,17 @@ async fn unban(
     let body = &request.body;
     change(&state, &body.room_id, user, &body.user_id, MembershipAction::Unban, body.reason.clone()).await?;
     Ok(Json(json!({})))
+}
+
+async fn upgrade(
+    State(state): State<AppState>,
+    request: Ruma<upgrade_room::v3::Request>,
+) -> Result<Json<Value>, ApiError> {
+    let user = &request.requester()?.user_id;
+    let body = &request.body;
+    let new_room = state
+        .rooms
+        .upgrade(&body.room_id, user, body.new_version.as_str(), body.additional_creators.clone())
+        .await?;
+    Ok(Json(json!({ "replacement_room": new_room })))
 }
