@@ -6,6 +6,7 @@ mod harness;
 mod account;
 mod account_data;
 mod cli;
+mod client_libraries;
 mod devices;
 mod discovery;
 mod durability;

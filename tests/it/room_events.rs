@@ -36,7 +36,8 @@ async fn send_message_is_idempotent_per_device(b: Backend) {
     }
     // The same transaction ID from another device of the same user is a new event.
     let other_device = s.login("alice", "pw").await;
-    let other = s.send_event(&other_device.access_token, &room, "m.room.message", "txn1", text("hello")).await;
+    let other =
+        s.send_event(&other_device.access_token, &room, "m.room.message", "txn1", text("hello")).await;
     let other_id = other.ok()["event_id"].as_str().unwrap().to_owned();
     assert_ne!(other_id, id);
     // And from another user.
@@ -45,8 +46,11 @@ async fn send_message_is_idempotent_per_device(b: Backend) {
     assert!(bobs_id != id && bobs_id != other_id);
     let history = s.all_messages(a, &room).await;
     assert_eq!(bodies(&history), vec!["hello", "hello", "hello"]);
-    let ids: Vec<&str> =
-        history.iter().filter(|e| e["type"] == "m.room.message").filter_map(|e| e["event_id"].as_str()).collect();
+    let ids: Vec<&str> = history
+        .iter()
+        .filter(|e| e["type"] == "m.room.message")
+        .filter_map(|e| e["event_id"].as_str())
+        .collect();
     assert_eq!(ids, vec![id.as_str(), other_id.as_str(), bobs_id.as_str()]);
     // The event as stored.
     let got = event(&s, &bob.access_token, &room, &id).await;
@@ -106,7 +110,10 @@ async fn state_put_and_get(b: Backend) {
     // Keyed state.
     let put = s.put_state(a, &room, "org.example.keyed", "key/with:odd chars", json!({ "v": 1 })).await;
     assert!(put.ok()["event_id"].as_str().is_some_and(|id| id.starts_with('$')));
-    assert_eq!(s.get_state(bt, &room, "org.example.keyed", "key/with:odd chars").await.ok(), &json!({ "v": 1 }));
+    assert_eq!(
+        s.get_state(bt, &room, "org.example.keyed", "key/with:odd chars").await.ok(),
+        &json!({ "v": 1 })
+    );
     s.get_state(bt, &room, "org.example.keyed", "other").await.err(404, "M_NOT_FOUND");
     // Empty state key: written without the trailing slash, read with it, and back.
     let no_slash = format!("{V3}/rooms/{r}/state/org.example.empty");
@@ -118,7 +125,10 @@ async fn state_put_and_get(b: Backend) {
     assert_eq!(s.get(&no_slash, Some(bt)).await.ok(), &json!({ "v": "slash" }));
     // Overwriting replaces; the full state lists each (type, key) once.
     s.put_state(a, &room, "org.example.keyed", "key/with:odd chars", json!({ "v": 2 })).await.ok();
-    assert_eq!(s.get_state(bt, &room, "org.example.keyed", "key/with:odd chars").await.ok(), &json!({ "v": 2 }));
+    assert_eq!(
+        s.get_state(bt, &room, "org.example.keyed", "key/with:odd chars").await.ok(),
+        &json!({ "v": 2 })
+    );
     let all = s.get(&format!("{V3}/rooms/{r}/state"), Some(bt)).await;
     let all = all.ok().as_array().unwrap().clone();
     let keyed: Vec<&Value> = all.iter().filter(|e| e["type"] == "org.example.keyed").collect();
@@ -217,15 +227,17 @@ async fn redact_own_event(b: Backend) {
     let (s, alice, bob, room) = room_with_two(b).await;
     let bt = &bob.access_token;
     let target = s.send_text(bt, &room, "oops, secret").await;
-    let resp = s.put(
-        &format!("{V3}/rooms/{}/redact/{}/r1", enc(&room), enc(&target)),
-        Some(bt),
-        json!({ "reason": "typo" }),
-    )
-    .await;
+    let resp = s
+        .put(
+            &format!("{V3}/rooms/{}/redact/{}/r1", enc(&room), enc(&target)),
+            Some(bt),
+            json!({ "reason": "typo" }),
+        )
+        .await;
     let redaction = resp.ok()["event_id"].as_str().unwrap().to_owned();
     // Idempotent per transaction.
-    let again = s.put(&format!("{V3}/rooms/{}/redact/{}/r1", enc(&room), enc(&target)), Some(bt), json!({})).await;
+    let again =
+        s.put(&format!("{V3}/rooms/{}/redact/{}/r1", enc(&room), enc(&target)), Some(bt), json!({})).await;
     assert_eq!(again.ok()["event_id"], redaction.as_str());
     for viewer in [bt, &alice.access_token] {
         let got = event(&s, viewer, &room, &target).await;
@@ -237,7 +249,8 @@ async fn redact_own_event(b: Backend) {
     }
     let history = s.all_messages(&alice.access_token, &room).await;
     assert!(bodies(&history).is_empty(), "redacted body still in history");
-    let redaction_event = history.iter().find(|e| e["event_id"] == redaction.as_str()).expect("redaction in history");
+    let redaction_event =
+        history.iter().find(|e| e["event_id"] == redaction.as_str()).expect("redaction in history");
     assert_eq!(redaction_event["type"], "m.room.redaction");
     assert_eq!(redaction_event["content"]["reason"], "typo");
     // v11+: `redacts` is in the content (and clients may also see the top-level key).
