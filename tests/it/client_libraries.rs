@@ -56,8 +56,8 @@ async fn matrix_nio_smoke() {
         .spawn()
         .unwrap_or_else(|e| panic!("spawn {}: {e}", python.display()));
     let pid = child.id();
-    let waited = tokio::time::timeout(SCRIPT_DEADLINE, tokio::task::spawn_blocking(|| child.wait_with_output()))
-        .await;
+    let waited =
+        tokio::time::timeout(SCRIPT_DEADLINE, tokio::task::spawn_blocking(|| child.wait_with_output())).await;
     let output = match waited {
         Ok(joined) => joined.expect("wait thread").expect("wait for nio_smoke.py"),
         Err(_) => {
