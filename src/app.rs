@@ -62,6 +62,7 @@ impl Services {
             config.registration.clone(),
             config.auth.clone(),
             account_data_stream.clone(),
+            notifier.clone(),
         )
         .map_err(|e| AppError::Setup(e.to_string()))?;
         let rooms = Rooms::new(

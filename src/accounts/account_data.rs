@@ -50,6 +50,7 @@ impl Accounts {
         let store = &self.stores().account_data;
         store.put_account_data(user_id, room_id, event_type, &text, reservation.position()).await?;
         reservation.complete();
+        self.inner.notifier.wake([user_id]);
         Ok(())
     }
 
@@ -110,4 +111,25 @@ impl Accounts {
         content.insert("tags".to_owned(), tags);
         self.store_account_data(user_id, Some(room_id), "m.tag", &content).await
     }
+}
+
+impl Accounts {
+    /// The users in the user's `m.ignored_user_list`.
+    pub async fn ignored_users(
+        &self,
+        user_id: &UserId,
+    ) -> Result<std::collections::HashSet<String>, AccountsError> {
+        let text = self.stores().account_data.get_account_data(user_id, None, "m.ignored_user_list").await?;
+        Ok(text.as_deref().map(parse_ignored_users).unwrap_or_default())
+    }
+}
+
+/// The user IDs in an `m.ignored_user_list` content.
+pub fn parse_ignored_users(text: &str) -> std::collections::HashSet<String> {
+    let value: serde_json::Value = serde_json::from_str(text).unwrap_or(serde_json::Value::Null);
+    value
+        .get("ignored_users")
+        .and_then(serde_json::Value::as_object)
+        .map(|users| users.keys().cloned().collect())
+        .unwrap_or_default()
 }

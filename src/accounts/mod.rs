@@ -93,6 +93,8 @@ struct Inner {
     auth: AuthConfig,
     hasher: PasswordHasher,
     account_data_stream: Watermark,
+    /// Wakes the user's long-polling syncs when their account data changes.
+    notifier: std::sync::Arc<crate::streams::Notifier>,
     last_seen: activity::LastSeen,
 }
 
@@ -103,6 +105,7 @@ impl Accounts {
         registration: RegistrationConfig,
         auth: AuthConfig,
         account_data_stream: Watermark,
+        notifier: std::sync::Arc<crate::streams::Notifier>,
     ) -> Result<Self, AccountsError> {
         let hasher = PasswordHasher::new(&auth).map_err(|e| AccountsError::Internal(e.to_string()))?;
         Ok(Accounts {
@@ -113,6 +116,7 @@ impl Accounts {
                 auth,
                 hasher,
                 account_data_stream,
+                notifier,
                 last_seen: activity::LastSeen::default(),
             }),
         })

@@ -101,7 +101,14 @@ where
         if !bytes.is_empty() && serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_err() {
             return Err(ApiError::not_json("the request body is not valid JSON"));
         }
-        let http_request = http::Request::from_parts(parts, bytes.as_ref());
+        // Endpoints whose body fields are all optional accept an empty body as `{}`.
+        let body: &[u8] =
+            if bytes.is_empty() && matches!(parts.method, http::Method::POST | http::Method::PUT) {
+                b"{}"
+            } else {
+                bytes.as_ref()
+            };
+        let http_request = http::Request::from_parts(parts, body);
         let args: Vec<&str> = path_args.iter().map(String::as_str).collect();
         // ruma indexes into some bodies (e.g. a login without `type`) and panics on odd
         // input; a malformed request is the client's fault, not a server error.

@@ -160,6 +160,21 @@ impl Rooms {
         Ok(MessagesPage { chunk, start, end })
     }
 
+    /// The member events of `members` in the state the viewer may see (for lazy loading).
+    pub async fn member_events_of(
+        &self,
+        room_id: &RoomId,
+        viewer: &UserId,
+        members: &[String],
+    ) -> Result<Vec<Value>, RoomsError> {
+        let state = self.visible_state(room_id, viewer).await?;
+        let ids = members
+            .iter()
+            .filter_map(|member| state.get(&("m.room.member".to_owned(), member.clone())).cloned())
+            .collect();
+        self.client_events(room_id, ids).await
+    }
+
     async fn client_events(
         &self,
         room_id: &RoomId,

@@ -2,6 +2,7 @@
 //! waits for a change. Interest is registered with the notifier before positions are
 //! compared, so no change between the two is missed.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -35,6 +36,8 @@ pub struct SyncRequest {
     pub timeout: Duration,
     pub full_state: bool,
     pub timeline_limit: usize,
+    /// Send only the member events of timeline senders (and the user's own).
+    pub lazy_load_members: bool,
 }
 
 /// The sync domain service.
@@ -82,6 +85,7 @@ impl SyncEngine {
         let user = &request.user_id;
         let mut changed = false;
         let (global, mut room_data) = self.account_data_changes(user, since, upto).await?;
+        let ignored = ignored_users(self.account_data.as_ref(), user).await?;
         changed |= !global.is_empty() || !room_data.is_empty();
         let (mut join, mut invite, mut leave, mut knock) = (Map::new(), Map::new(), Map::new(), Map::new());
         let upto_events = upto.get(StreamId::Events);
@@ -93,7 +97,12 @@ impl SyncEngine {
             let is_new = since.is_none_or(|s| membership.position > s.get(StreamId::Events));
             let account_data = room_data.remove(room_id.as_str()).unwrap_or_default();
             let entry = match membership.membership.as_str() {
-                "join" => self.joined_room(request, &membership, upto_events, is_new, account_data).await?,
+                "join" => {
+                    self.joined_room(request, &membership, upto_events, is_new, account_data, &ignored)
+                        .await?
+                }
+                // Invites from ignored users are not shown at all.
+                "invite" if is_new && self.invited_by_ignored(&membership, &ignored).await? => None,
                 "invite" if is_new => {
                     Some(json!({ "invite_state": { "events": self.stripped(&membership).await? } }))
                 }
@@ -101,7 +110,7 @@ impl SyncEngine {
                     Some(json!({ "knock_state": { "events": self.stripped(&membership).await? } }))
                 }
                 "leave" | "ban" if is_new && since.is_some() => {
-                    Some(self.left_room(request, &membership, upto_events).await?)
+                    Some(self.left_room(request, &membership, upto_events, &ignored).await?)
                 }
                 _ => None,
             };
@@ -132,6 +141,7 @@ impl SyncEngine {
         upto: Position,
         is_new: bool,
         account_data: Vec<Value>,
+        ignored: &HashSet<String>,
     ) -> Result<Option<Value>, RoomsError> {
         let room_id = &membership.room_id;
         let since = request.since.map(|s| s.get(StreamId::Events));
@@ -143,15 +153,19 @@ impl SyncEngine {
         {
             return Ok(None);
         }
-        let timeline = self.timeline(room_id, &request.user_id, after, upto, request.timeline_limit).await?;
+        let timeline =
+            self.timeline(room_id, &request.user_id, after, upto, request.timeline_limit, ignored).await?;
         if !whole_room && timeline.events.is_empty() && account_data.is_empty() {
             return Ok(None);
         }
-        let state = if whole_room || timeline.limited {
+        let mut state = if whole_room || timeline.limited {
             self.rooms.state_before_as_client_events(room_id, timeline.first_event.as_deref()).await?
         } else {
             Vec::new()
         };
+        if request.lazy_load_members {
+            lazy_load(&mut state, &timeline.events, &request.user_id);
+        }
         Ok(Some(json!({
             "timeline": { "events": timeline.events, "limited": timeline.limited, "prev_batch": timeline.prev_batch },
             "state": { "events": state },
@@ -167,12 +181,14 @@ impl SyncEngine {
         request: &SyncRequest,
         membership: &MembershipRecord,
         upto: Position,
+        ignored: &HashSet<String>,
     ) -> Result<Value, RoomsError> {
         let since = request.since.map(|s| s.get(StreamId::Events));
         // Up to and including the leave, nothing after it.
         let end = membership.position.min(upto);
-        let timeline =
-            self.timeline(&membership.room_id, &request.user_id, since, end, request.timeline_limit).await?;
+        let timeline = self
+            .timeline(&membership.room_id, &request.user_id, since, end, request.timeline_limit, ignored)
+            .await?;
         Ok(json!({
             "timeline": { "events": timeline.events, "limited": timeline.limited, "prev_batch": timeline.prev_batch },
             "state": { "events": [] },
@@ -200,6 +216,7 @@ impl SyncEngine {
         after: Option<Position>,
         upto: Position,
         limit: usize,
+        ignored: &HashSet<String>,
     ) -> Result<Timeline, RoomsError> {
         let page = self.rooms.timeline_page(room_id, Some(Position(upto.0 + 1)), limit + 1).await?;
         let mut in_range: Vec<_> =
@@ -212,6 +229,9 @@ impl SyncEngine {
         let mut events = Vec::new();
         for stored in &in_range {
             let pdu = self.rooms.parse_event(stored, version)?;
+            if pdu.state_key().is_none() && ignored.contains(pdu.sender().as_str()) {
+                continue;
+            }
             if check.can_see(pdu.event_id(), pdu.sender(), pdu.state_key()).await? {
                 events.push(client_event(stored, &pdu, version));
             }
@@ -250,6 +270,43 @@ impl SyncEngine {
         }
         Ok((global, rooms))
     }
+}
+
+impl SyncEngine {
+    async fn invited_by_ignored(
+        &self,
+        membership: &MembershipRecord,
+        ignored: &HashSet<String>,
+    ) -> Result<bool, RoomsError> {
+        if ignored.is_empty() {
+            return Ok(false);
+        }
+        let invite = self.rooms.load_pdu(&membership.event_id).await?;
+        Ok(ignored.contains(invite.sender().as_str()))
+    }
+}
+
+/// The users in the user's `m.ignored_user_list`.
+pub async fn ignored_users(
+    store: &dyn AccountDataStore,
+    user_id: &UserId,
+) -> Result<HashSet<String>, RoomsError> {
+    let Some(text) = store.get_account_data(user_id, None, "m.ignored_user_list").await? else {
+        return Ok(HashSet::new());
+    };
+    Ok(crate::accounts::account_data::parse_ignored_users(&text))
+}
+
+/// Keeps only the member events of the timeline's senders and the user's own.
+fn lazy_load(state: &mut Vec<Value>, timeline: &[Value], user_id: &UserId) {
+    let mut wanted: HashSet<&str> =
+        timeline.iter().filter_map(|e| e.get("sender").and_then(Value::as_str)).collect();
+    wanted.insert(user_id.as_str());
+    let wanted: HashSet<String> = wanted.into_iter().map(str::to_owned).collect();
+    state.retain(|event| {
+        event.get("type").and_then(Value::as_str) != Some("m.room.member")
+            || event.get("state_key").and_then(Value::as_str).is_some_and(|key| wanted.contains(key))
+    });
 }
 
 struct Timeline {

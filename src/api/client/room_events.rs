@@ -156,8 +156,25 @@ async fn messages(
     let from = body.from.as_deref().map(parse_pagination_token).transpose()?;
     let to = body.to.as_deref().map(parse_pagination_token).transpose()?;
     let limit = usize::try_from(u64::from(body.limit)).unwrap_or(usize::MAX);
-    let page = state.rooms.messages(&body.room_id, &requester.user_id, from, to, direction, limit).await?;
+    let mut page =
+        state.rooms.messages(&body.room_id, &requester.user_id, from, to, direction, limit).await?;
+    let ignored = state.accounts.ignored_users(&requester.user_id).await?;
+    page.chunk.retain(|event| {
+        event.get("state_key").is_some()
+            || !event.get("sender").and_then(Value::as_str).is_some_and(|sender| ignored.contains(sender))
+    });
     let mut response = json!({ "chunk": page.chunk, "start": pagination_token(page.start) });
+    if !body.filter.lazy_load_options.is_disabled() {
+        let mut senders: Vec<String> = page
+            .chunk
+            .iter()
+            .filter_map(|e| e.get("sender").and_then(Value::as_str).map(str::to_owned))
+            .collect();
+        senders.sort();
+        senders.dedup();
+        response["state"] =
+            json!(state.rooms.member_events_of(&body.room_id, &requester.user_id, &senders).await?);
+    }
     if let Some(end) = page.end {
         response["end"] = json!(pagination_token(end));
     }

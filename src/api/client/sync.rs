@@ -32,14 +32,20 @@ async fn sync(
         }
         None => None,
     };
-    let timeline_limit = match &body.filter {
-        Some(sync_events::v3::Filter::FilterDefinition(filter)) => filter.room.timeline.limit,
-        Some(sync_events::v3::Filter::FilterId(id)) => {
-            let stored = state.filters.get(requester, &requester.user_id, id).await?;
-            stored.pointer("/room/timeline/limit").and_then(Value::as_u64).and_then(ruma::UInt::new)
+    // Both filter forms are read as JSON, so stored filters keep every field.
+    let filter: Value = match &body.filter {
+        Some(sync_events::v3::Filter::FilterDefinition(filter)) => {
+            serde_json::to_value(filter).unwrap_or(Value::Null)
         }
-        _ => None,
+        Some(sync_events::v3::Filter::FilterId(id)) => {
+            state.filters.get(requester, &requester.user_id, id).await?
+        }
+        _ => Value::Null,
     };
+    let timeline_limit =
+        filter.pointer("/room/timeline/limit").and_then(Value::as_u64).and_then(ruma::UInt::new);
+    let lazy_load_members =
+        filter.pointer("/room/state/lazy_load_members").and_then(Value::as_bool).unwrap_or(false);
     let timeline_limit = timeline_limit
         .map(|n| usize::try_from(u64::from(n)).unwrap_or(usize::MAX))
         .unwrap_or(DEFAULT_TIMELINE_LIMIT)
@@ -50,6 +56,7 @@ async fn sync(
         timeout: body.timeout.unwrap_or(Duration::ZERO),
         full_state: body.full_state,
         timeline_limit,
+        lazy_load_members,
     };
     Ok(Json(state.sync.sync(&sync_request).await?))
 }
