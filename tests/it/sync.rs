@@ -1,1 +1,488 @@
-//! placeholder
+//! `GET /sync`: initial and incremental syncs, long-polling, no event lost or repeated
+//! under concurrent senders, the leave and invite sections, account data, filters, and
+//! refused tokens.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::harness::{Backend, Server, Session, V3, bodies, enc, room_events, timeline_filter};
+
+/// Alice's public room with bob joined.
+async fn room_with_two(b: Backend) -> (Server, Session, Session, String) {
+    let s = Server::start_default(b).await;
+    let alice = s.register("alice", "pw").await;
+    let bob = s.register("bob", "pw").await;
+    let room =
+        s.create_room(&alice.access_token, json!({ "preset": "public_chat", "name": "Sync room" })).await;
+    s.join(&bob.access_token, &room).await;
+    (s, alice, bob, room)
+}
+
+fn next_batch(sync: &Value) -> String {
+    sync["next_batch"].as_str().expect("next_batch").to_owned()
+}
+
+fn has(events: &[&Value], kind: &str, key: &str) -> bool {
+    events.iter().any(|e| e["type"] == kind && e["state_key"] == key)
+}
+
+async fn initial_sync_shows_joined_rooms(b: Backend) {
+    let (s, alice, bob, room) = room_with_two(b).await;
+    let a = &alice.access_token;
+    s.put_state(a, &room, "m.room.topic", "", json!({ "topic": "all about sync" })).await.ok();
+    s.send_text(a, &room, "hello").await;
+    let other = s.create_room(&bob.access_token, json!({})).await;
+    // Default filter: the whole (short) history fits; state + timeline cover the room.
+    let sync = s.sync(a, None, "").await;
+    let joined = sync["rooms"]["join"].as_object().expect("rooms.join");
+    assert_eq!(joined.keys().collect::<Vec<_>>(), vec![&room], "alice is only in {room}: {sync}");
+    let timeline = room_events(&sync, "join", &room, "timeline");
+    assert_eq!(timeline.last().unwrap()["content"]["body"], "hello");
+    let mut all = room_events(&sync, "join", &room, "state");
+    all.extend(timeline.iter().copied());
+    for (kind, key) in [
+        ("m.room.create", ""),
+        ("m.room.name", ""),
+        ("m.room.topic", ""),
+        ("m.room.power_levels", ""),
+        ("m.room.member", alice.user_id.as_str()),
+        ("m.room.member", bob.user_id.as_str()),
+    ] {
+        assert!(has(&all, kind, key), "initial sync lacks {kind}/{key}: {sync}");
+    }
+    let entry = &sync["rooms"]["join"][&room];
+    assert_eq!(entry["unread_notifications"]["notification_count"], 0, "{entry}");
+    assert_eq!(entry["unread_notifications"]["highlight_count"], 0, "{entry}");
+    for event in &all {
+        assert!(event["event_id"].is_string() && event["sender"].is_string(), "{event}");
+        assert!(event["origin_server_ts"].is_u64(), "{event}");
+    }
+    // A timeline of one: limited, and the room state comes in `state`, as it was at the
+    // start of the timeline.
+    let sync = s.sync(a, None, &timeline_filter(1)).await;
+    let timeline = room_events(&sync, "join", &room, "timeline");
+    assert_eq!(bodies(timeline.iter().copied()), vec!["hello"]);
+    assert_eq!(timeline.len(), 1);
+    let entry = &sync["rooms"]["join"][&room];
+    assert_eq!(entry["timeline"]["limited"], true, "{entry}");
+    let state = room_events(&sync, "join", &room, "state");
+    for (kind, key) in [
+        ("m.room.create", ""),
+        ("m.room.name", ""),
+        ("m.room.topic", ""),
+        ("m.room.join_rules", ""),
+        ("m.room.member", alice.user_id.as_str()),
+        ("m.room.member", bob.user_id.as_str()),
+    ] {
+        assert!(has(&state, kind, key), "limited sync state lacks {kind}/{key}: {entry}");
+    }
+    // prev_batch continues backwards just before the timeline, without repeating it.
+    let prev = entry["timeline"]["prev_batch"].as_str().expect("prev_batch");
+    let page = s.messages(a, &room, &format!("dir=b&limit=1&from={}", enc(prev))).await;
+    let chunk = page.ok()["chunk"].as_array().unwrap();
+    assert_eq!(chunk.len(), 1);
+    assert_eq!(chunk[0]["type"], "m.room.topic", "{}", page.text);
+    // Bob sees both his rooms.
+    let sync = s.sync(&bob.access_token, None, "").await;
+    let mut rooms: Vec<&String> = sync["rooms"]["join"].as_object().unwrap().keys().collect();
+    rooms.sort();
+    let mut want = vec![&room, &other];
+    want.sort();
+    assert_eq!(rooms, want);
+}
+
+async fn incremental_sync_returns_only_new_events(b: Backend) {
+    let (s, alice, bob, room) = room_with_two(b).await;
+    let bt = &bob.access_token;
+    let quiet = s.create_room(bt, json!({ "name": "quiet" })).await;
+    let first = s.sync(bt, None, "").await;
+    let since = next_batch(&first);
+    s.send_text(&alice.access_token, &room, "one").await;
+    s.send_text(&alice.access_token, &room, "two").await;
+    let sync = s.sync(bt, Some(&since), "").await;
+    let timeline = room_events(&sync, "join", &room, "timeline");
+    assert_eq!(timeline.len(), 2, "only the new events: {sync}");
+    assert_eq!(bodies(timeline.iter().copied()), vec!["one", "two"]);
+    assert_eq!(sync["rooms"]["join"][&room]["timeline"]["limited"], false);
+    assert_eq!(room_events(&sync, "join", &room, "state").len(), 0, "state repeated: {sync}");
+    assert!(sync["rooms"]["join"].get(&quiet).is_none(), "a quiet room is reported: {sync}");
+    // Nothing new: no room entries (timeout 0 answers at once).
+    let since = next_batch(&sync);
+    let sync = s.sync(bt, Some(&since), "timeout=0").await;
+    let rooms = &sync["rooms"]["join"];
+    assert!(
+        rooms.get(&room).is_none() || room_events(&sync, "join", &room, "timeline").is_empty(),
+        "events repeated: {sync}"
+    );
+    // The same `since` twice gives the same events (tokens are re-usable).
+    let again = s.sync(bt, Some(&next_batch(&first)), "").await;
+    assert_eq!(bodies(room_events(&again, "join", &room, "timeline")), vec!["one", "two"]);
+    // More new events than the limit: the newest, marked limited, with state.
+    let since = next_batch(&sync);
+    for i in 0..5 {
+        s.send_text(&alice.access_token, &room, &format!("burst {i}")).await;
+    }
+    let sync = s.sync(bt, Some(&since), &timeline_filter(3)).await;
+    assert_eq!(bodies(room_events(&sync, "join", &room, "timeline")), vec!["burst 2", "burst 3", "burst 4"]);
+    assert_eq!(sync["rooms"]["join"][&room]["timeline"]["limited"], true);
+}
+
+async fn full_state_and_stored_filters(b: Backend) {
+    let (s, alice, bob, room) = room_with_two(b).await;
+    let bt = &bob.access_token;
+    for i in 0..4 {
+        s.send_text(&alice.access_token, &room, &format!("m{i}")).await;
+    }
+    let since = next_batch(&s.sync(bt, None, "").await);
+    // full_state: the room comes back with its state although nothing changed.
+    let started = Instant::now();
+    let sync = s.sync(bt, Some(&since), "full_state=true&timeout=10000").await;
+    assert!(started.elapsed() < Duration::from_secs(8), "full_state sync waited");
+    let mut all = room_events(&sync, "join", &room, "state");
+    all.extend(room_events(&sync, "join", &room, "timeline"));
+    assert!(has(&all, "m.room.create", "") && has(&all, "m.room.name", ""), "{sync}");
+    // A stored filter's timeline limit applies.
+    let resp = s
+        .post(
+            &format!("{V3}/user/{}/filter", enc(&bob.user_id)),
+            Some(bt),
+            json!({ "room": { "timeline": { "limit": 2 } } }),
+        )
+        .await;
+    let filter_id = resp.ok()["filter_id"].as_str().unwrap().to_owned();
+    let sync = s.sync(bt, None, &format!("filter={}", enc(&filter_id))).await;
+    assert_eq!(bodies(room_events(&sync, "join", &room, "timeline")), vec!["m2", "m3"]);
+    assert_eq!(sync["rooms"]["join"][&room]["timeline"]["limited"], true);
+    // Someone else's filter ID, or an unknown one, is refused.
+    s.sync_resp(&alice.access_token, None, "filter=nosuchfilter").await.err_one_of(&[
+        (404, "M_NOT_FOUND"),
+        (400, "M_INVALID_PARAM"),
+        (400, "M_BAD_JSON"),
+    ]);
+}
+
+async fn long_poll_wakes_on_a_message(b: Backend) {
+    let (s, alice, bob, room) = room_with_two(b).await;
+    let bt = &bob.access_token;
+    let since = next_batch(&s.sync(bt, None, "").await);
+    let started = Instant::now();
+    let (sync, _) = tokio::join!(s.sync(bt, Some(&since), "timeout=10000"), async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        s.send_text(&alice.access_token, &room, "wake up").await
+    });
+    let elapsed = started.elapsed();
+    assert_eq!(bodies(room_events(&sync, "join", &room, "timeline")), vec!["wake up"], "{sync}");
+    assert!(elapsed < Duration::from_secs(8), "long-poll took {elapsed:?}");
+    // With nothing happening, the long-poll ends at its timeout with an empty answer.
+    let since = next_batch(&sync);
+    let started = Instant::now();
+    let quiet = s.sync(bt, Some(&since), "timeout=1000").await;
+    let elapsed = started.elapsed();
+    assert!(elapsed >= Duration::from_millis(900), "returned early after {elapsed:?}: {quiet}");
+    assert!(elapsed < Duration::from_secs(8), "timeout overran: {elapsed:?}");
+    assert!(room_events(&quiet, "join", &room, "timeline").is_empty(), "{quiet}");
+    // Its token still works and misses nothing sent afterwards.
+    s.send_text(&alice.access_token, &room, "after the quiet poll").await;
+    let sync = s.sync(bt, Some(&next_batch(&quiet)), "timeout=10000").await;
+    assert_eq!(bodies(room_events(&sync, "join", &room, "timeline")), vec!["after the quiet poll"]);
+}
+
+async fn long_poll_wakes_on_an_invite(b: Backend) {
+    let (s, alice, _bob, room) = room_with_two(b).await;
+    let carol = s.register("carol", "pw").await;
+    let ct = &carol.access_token;
+    let since = next_batch(&s.sync(ct, None, "").await);
+    let started = Instant::now();
+    let (sync, _) = tokio::join!(s.sync(ct, Some(&since), "timeout=10000"), async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        s.invite(&alice.access_token, &room, &carol.user_id).await
+    });
+    assert!(started.elapsed() < Duration::from_secs(8));
+    let invite = &sync["rooms"]["invite"][&room]["invite_state"]["events"];
+    let events = invite.as_array().unwrap_or_else(|| panic!("no invite: {sync}"));
+    assert!(events.iter().any(|e| e["type"] == "m.room.member"
+        && e["state_key"] == carol.user_id.as_str()
+        && e["content"]["membership"] == "invite"));
+    assert!(events.iter().any(|e| e["type"] == "m.room.name" && e["content"]["name"] == "Sync room"));
+    // Reported once.
+    let sync = s.sync(ct, Some(&next_batch(&sync)), "timeout=0").await;
+    assert!(sync["rooms"]["invite"].get(&room).is_none(), "invite repeated: {sync}");
+    // Joining moves the room to `join`.
+    s.join(ct, &room).await;
+    let sync = s.sync(ct, Some(&next_batch(&sync)), "timeout=10000").await;
+    assert!(sync["rooms"]["join"][&room].is_object(), "{sync}");
+    assert!(sync["rooms"]["invite"].get(&room).is_none());
+}
+
+async fn chain_of_incremental_syncs_loses_nothing(b: Backend) {
+    let (s, alice, bob, room) = room_with_two(b).await;
+    let s = Arc::new(s);
+    let since = next_batch(&s.sync(&bob.access_token, None, "").await);
+    const N: usize = 60;
+    let sender = {
+        let s = s.clone();
+        let token = alice.access_token.clone();
+        let room = room.clone();
+        tokio::spawn(async move {
+            for i in 0..N {
+                s.send_text(&token, &room, &format!("c{i}")).await;
+                if i % 7 == 0 {
+                    tokio::time::sleep(Duration::from_millis(30)).await;
+                }
+            }
+        })
+    };
+    let mut seen = Vec::new();
+    let mut since = since;
+    let mut syncs = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let filter = timeline_filter(1000);
+    while seen.len() < N {
+        assert!(Instant::now() < deadline, "only {} of {N} messages arrived: {seen:?}", seen.len());
+        let sync = s.sync(&bob.access_token, Some(&since), &format!("timeout=5000&{filter}")).await;
+        if let Some(entry) = sync["rooms"]["join"].get(&room) {
+            assert_eq!(entry["timeline"]["limited"], false, "{entry}");
+        }
+        seen.extend(bodies(room_events(&sync, "join", &room, "timeline")));
+        since = next_batch(&sync);
+        syncs += 1;
+    }
+    sender.await.unwrap();
+    let expected: Vec<String> = (0..N).map(|i| format!("c{i}")).collect();
+    assert_eq!(seen, expected, "lost, repeated or reordered across {syncs} syncs");
+    let tail = s.sync(&bob.access_token, Some(&since), "timeout=0").await;
+    assert!(bodies(room_events(&tail, "join", &room, "timeline")).is_empty(), "extra events: {tail}");
+}
+
+async fn concurrent_senders_and_long_polling_receivers(b: Backend) {
+    let s = Arc::new(Server::start_default(b).await);
+    let owner = s.register("owner", "pw").await;
+    let room = s.create_room(&owner.access_token, json!({ "preset": "public_chat" })).await;
+    let mut senders = Vec::new();
+    let mut receivers = Vec::new();
+    for i in 0..5 {
+        let user = s.register(&format!("sender{i}"), "pw").await;
+        s.join(&user.access_token, &room).await;
+        senders.push(user);
+    }
+    for i in 0..3 {
+        let user = s.register(&format!("receiver{i}"), "pw").await;
+        s.join(&user.access_token, &room).await;
+        receivers.push(user);
+    }
+    const PER_SENDER: usize = 20;
+    const TOTAL: usize = 5 * PER_SENDER;
+    let mut receiving = Vec::new();
+    for user in &receivers {
+        let since = next_batch(&s.sync(&user.access_token, None, "").await);
+        let (s, token, room) = (s.clone(), user.access_token.clone(), room.clone());
+        receiving.push(tokio::spawn(async move {
+            let filter = timeline_filter(1000);
+            let mut since = since;
+            let mut seen: Vec<String> = Vec::new();
+            let deadline = Instant::now() + Duration::from_secs(90);
+            while seen.len() < TOTAL {
+                assert!(Instant::now() < deadline, "receiver got {} of {TOTAL}", seen.len());
+                let sync = s.sync(&token, Some(&since), &format!("timeout=5000&{filter}")).await;
+                if let Some(entry) = sync["rooms"]["join"].get(&room) {
+                    assert_eq!(entry["timeline"]["limited"], false, "{entry}");
+                }
+                seen.extend(bodies(room_events(&sync, "join", &room, "timeline")));
+                since = next_batch(&sync);
+            }
+            // Nothing more arrives afterwards.
+            let tail = s.sync(&token, Some(&since), "timeout=0").await;
+            seen.extend(bodies(room_events(&tail, "join", &room, "timeline")));
+            seen
+        }));
+    }
+    let mut sending = Vec::new();
+    for (i, user) in senders.iter().enumerate() {
+        let (s, token, room) = (s.clone(), user.access_token.clone(), room.clone());
+        sending.push(tokio::spawn(async move {
+            for j in 0..PER_SENDER {
+                s.send_text(&token, &room, &format!("s{i}-{j}")).await;
+            }
+        }));
+    }
+    for task in sending {
+        task.await.expect("sender task");
+    }
+    let mut orders = Vec::new();
+    for task in receiving {
+        orders.push(task.await.expect("receiver task"));
+    }
+    let history: Vec<String> = bodies(&s.all_messages(&owner.access_token, &room).await);
+    assert_eq!(history.len(), TOTAL);
+    for (r, order) in orders.iter().enumerate() {
+        assert_eq!(order.len(), TOTAL, "receiver {r} got {} messages: {order:?}", order.len());
+        let unique: HashSet<&String> = order.iter().collect();
+        assert_eq!(unique.len(), TOTAL, "receiver {r} got duplicates");
+        assert_eq!(order, &history, "receiver {r}'s order differs from the room's");
+    }
+    // Each sender's messages keep their sending order.
+    for i in 0..5 {
+        let mine: Vec<&String> = history.iter().filter(|b| b.starts_with(&format!("s{i}-"))).collect();
+        let want: Vec<String> = (0..PER_SENDER).map(|j| format!("s{i}-{j}")).collect();
+        assert_eq!(mine, want.iter().collect::<Vec<_>>());
+    }
+}
+
+async fn leave_appears_in_the_leave_section(b: Backend) {
+    let (s, alice, bob, room) = room_with_two(b).await;
+    let (a, bt) = (&alice.access_token, &bob.access_token);
+    let carol = s.register("carol", "pw").await;
+    let ct = &carol.access_token;
+    s.join(ct, &room).await;
+    let bob_since = next_batch(&s.sync(bt, None, "").await);
+    let carol_since = next_batch(&s.sync(ct, None, "").await);
+    s.send_text(a, &room, "before leaving").await;
+    s.room_action(bt, &room, "leave", json!({ "reason": "bye" })).await.ok();
+    s.room_action(a, &room, "kick", json!({ "user_id": carol.user_id, "reason": "out" })).await.ok();
+    s.send_text(a, &room, "after leaving").await;
+    for (user, token, since, sender, reason) in
+        [(&bob, bt, &bob_since, &bob.user_id, "bye"), (&carol, ct, &carol_since, &alice.user_id, "out")]
+    {
+        let sync = s.sync(token, Some(since), "").await;
+        assert!(sync["rooms"]["join"].get(&room).is_none(), "{} still joined: {sync}", user.user_id);
+        let left = &sync["rooms"]["leave"][&room];
+        assert!(left.is_object(), "no leave entry for {}: {sync}", user.user_id);
+        let timeline = room_events(&sync, "leave", &room, "timeline");
+        let last = timeline.last().unwrap_or_else(|| panic!("empty leave timeline: {sync}"));
+        assert_eq!(last["type"], "m.room.member");
+        assert_eq!(last["state_key"], user.user_id.as_str());
+        assert_eq!(last["sender"], sender.as_str());
+        assert_eq!(last["content"]["membership"], "leave");
+        assert_eq!(last["content"]["reason"], reason);
+        let seen = bodies(timeline.iter().copied());
+        assert!(seen.contains(&"before leaving".to_owned()), "{seen:?}");
+        assert!(!seen.contains(&"after leaving".to_owned()), "event after the leave leaked: {sync}");
+        // Reported once.
+        let next = s.sync(token, Some(&next_batch(&sync)), "timeout=0").await;
+        assert!(next["rooms"]["leave"].get(&room).is_none(), "leave repeated: {next}");
+        assert!(next["rooms"]["join"].get(&room).is_none(), "{next}");
+        // An initial sync does not list the left room as joined.
+        let initial = s.sync(token, None, "").await;
+        assert!(initial["rooms"]["join"].get(&room).is_none(), "{initial}");
+    }
+    // Ban: in the leave section too.
+    let dave = s.register("dave", "pw").await;
+    s.join(&dave.access_token, &room).await;
+    let since = next_batch(&s.sync(&dave.access_token, None, "").await);
+    s.room_action(a, &room, "ban", json!({ "user_id": dave.user_id })).await.ok();
+    let sync = s.sync(&dave.access_token, Some(&since), "timeout=10000").await;
+    let timeline = room_events(&sync, "leave", &room, "timeline");
+    assert_eq!(timeline.last().map(|e| &e["content"]["membership"]), Some(&json!("ban")), "{sync}");
+}
+
+async fn account_data_appears_once(b: Backend) {
+    let (s, alice, _bob, room) = room_with_two(b).await;
+    let a = &alice.access_token;
+    let global = format!("{V3}/user/{}/account_data/org.example.global", enc(&alice.user_id));
+    let in_room =
+        format!("{V3}/user/{}/rooms/{}/account_data/org.example.room", enc(&alice.user_id), enc(&room));
+    let since = next_batch(&s.sync(a, None, "").await);
+    s.put(&global, Some(a), json!({ "v": 1 })).await.ok();
+    s.put(&in_room, Some(a), json!({ "r": 1 })).await.ok();
+    let of = |sync: &Value, kind: &str| -> Vec<Value> {
+        let mut events: Vec<Value> = sync["account_data"]["events"].as_array().cloned().unwrap_or_default();
+        events.extend(room_events(sync, "join", &room, "account_data").into_iter().cloned());
+        events.into_iter().filter(|e| e["type"] == kind).collect()
+    };
+    let sync = s.sync(a, Some(&since), "timeout=10000").await;
+    let globals: Vec<&Value> = sync["account_data"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "org.example.global")
+        .collect();
+    assert_eq!(globals.len(), 1, "{sync}");
+    assert_eq!(globals[0]["content"], json!({ "v": 1 }));
+    let rooms = room_events(&sync, "join", &room, "account_data");
+    let room_data: Vec<&&Value> = rooms.iter().filter(|e| e["type"] == "org.example.room").collect();
+    assert_eq!(room_data.len(), 1, "{sync}");
+    assert_eq!(room_data[0]["content"], json!({ "r": 1 }));
+    // Room data is not global and vice versa.
+    assert!(
+        !sync["account_data"]["events"].as_array().unwrap().iter().any(|e| e["type"] == "org.example.room")
+    );
+    assert!(!rooms.iter().any(|e| e["type"] == "org.example.global"));
+    // Not repeated.
+    let since = next_batch(&sync);
+    let sync = s.sync(a, Some(&since), "timeout=0").await;
+    assert!(of(&sync, "org.example.global").is_empty() && of(&sync, "org.example.room").is_empty(), "{sync}");
+    // Two updates between syncs: one event, the latest content.
+    let since = next_batch(&sync);
+    s.put(&global, Some(a), json!({ "v": 2 })).await.ok();
+    s.put(&global, Some(a), json!({ "v": 3 })).await.ok();
+    let sync = s.sync(a, Some(&since), "timeout=10000").await;
+    let got = of(&sync, "org.example.global");
+    assert_eq!(got.len(), 1, "{sync}");
+    assert_eq!(got[0]["content"], json!({ "v": 3 }));
+    // An initial sync carries both, once each.
+    let initial = s.sync(a, None, "").await;
+    assert_eq!(of(&initial, "org.example.global").len(), 1, "{initial}");
+    assert_eq!(of(&initial, "org.example.room").len(), 1, "{initial}");
+}
+
+async fn long_poll_wakes_on_account_data(b: Backend) {
+    let (s, alice, _bob, _room) = room_with_two(b).await;
+    let a = &alice.access_token;
+    let since = next_batch(&s.sync(a, None, "").await);
+    let path = format!("{V3}/user/{}/account_data/org.example.wake", enc(&alice.user_id));
+    let started = Instant::now();
+    let (sync, _) = tokio::join!(s.sync(a, Some(&since), "timeout=10000"), async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        s.put(&path, Some(a), json!({ "awake": true })).await.ok();
+    });
+    assert!(started.elapsed() < Duration::from_secs(8));
+    let events = sync["account_data"]["events"].as_array().unwrap();
+    assert!(
+        events.iter().any(|e| e["type"] == "org.example.wake" && e["content"]["awake"] == true),
+        "{sync}"
+    );
+}
+
+async fn invalid_since_tokens_are_refused(b: Backend) {
+    let (s, alice, _bob, _room) = room_with_two(b).await;
+    let a = &alice.access_token;
+    for bad in ["garbage", "s1", "s1_x_y", "t5", "", "s999_1_2_3_4_5_6_7_8"] {
+        let resp = s.get(&format!("{V3}/sync?since={}", enc(bad)), Some(a)).await;
+        if bad.is_empty() {
+            // An empty `since` is the same as none, or refused; never a 500.
+            assert!(resp.status == 200 || resp.status == 400, "{}: {}", resp.status, resp.text);
+            continue;
+        }
+        resp.err_one_of(&[(400, "M_INVALID_PARAM"), (400, "M_BAD_JSON"), (400, "M_UNKNOWN")]);
+    }
+    s.get(&format!("{V3}/sync?timeout=abc"), Some(a))
+        .await
+        .err_one_of(&[(400, "M_INVALID_PARAM"), (400, "M_BAD_JSON")]);
+    s.get(&format!("{V3}/sync?filter=%7Bnot-json"), Some(a)).await.err_one_of(&[
+        (400, "M_INVALID_PARAM"),
+        (400, "M_BAD_JSON"),
+        (400, "M_NOT_JSON"),
+        (404, "M_NOT_FOUND"),
+    ]);
+    s.get(&format!("{V3}/sync"), None).await.err(401, "M_MISSING_TOKEN");
+    s.get(&format!("{V3}/sync"), Some("nope")).await.err(401, "M_UNKNOWN_TOKEN");
+    // A valid token still works after the refusals.
+    s.sync(a, None, "").await;
+}
+
+crate::per_backend!(
+    initial_sync_shows_joined_rooms,
+    incremental_sync_returns_only_new_events,
+    full_state_and_stored_filters,
+    long_poll_wakes_on_a_message,
+    long_poll_wakes_on_an_invite,
+    chain_of_incremental_syncs_loses_nothing,
+    concurrent_senders_and_long_polling_receivers,
+    leave_appears_in_the_leave_section,
+    account_data_appears_once,
+    long_poll_wakes_on_account_data,
+    invalid_since_tokens_are_refused,
+);
