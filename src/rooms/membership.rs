@@ -56,6 +56,11 @@ impl Rooms {
             }
         }
         let mut content = json!({ "membership": action.membership() });
+        if action == MembershipAction::Join
+            && let Some(authoriser) = self.restricted_join_authoriser(room_id, target).await?
+        {
+            content["join_authorised_via_users_server"] = json!(authoriser);
+        }
         if let Some(reason) = reason {
             content["reason"] = json!(reason);
         }
@@ -79,6 +84,55 @@ impl Rooms {
         };
         let pdu = self.append(room_id, event).await?;
         Ok(pdu.event_id().to_owned())
+    }
+
+    /// For a restricted room the user may join through membership of an allowed room:
+    /// a local member with the power to invite who vouches for the join.
+    async fn restricted_join_authoriser(
+        &self,
+        room_id: &RoomId,
+        user_id: &UserId,
+    ) -> Result<Option<String>, RoomsError> {
+        let state = self.current_state_of(room_id).await?;
+        let Some(rules) = super::visibility::state_content(self, &state, "m.room.join_rules", "").await?
+        else {
+            return Ok(None);
+        };
+        let rule = rules.get("join_rule").and_then(Value::as_str).unwrap_or("");
+        if !matches!(rule, "restricted" | "knock_restricted") {
+            return Ok(None);
+        }
+        if matches!(self.membership_of_user(room_id, user_id).await?.as_deref(), Some("invite" | "join")) {
+            return Ok(None);
+        }
+        let allowed_rooms = rules.get("allow").and_then(Value::as_array).cloned().unwrap_or_default();
+        let mut allowed = false;
+        for condition in &allowed_rooms {
+            if condition.get("type").and_then(Value::as_str) != Some("m.room_membership") {
+                continue;
+            }
+            let Some(other) =
+                condition.get("room_id").and_then(Value::as_str).and_then(|id| RoomId::parse(id).ok())
+            else {
+                continue;
+            };
+            if self.membership_of_user(&other, user_id).await?.as_deref() == Some("join") {
+                allowed = true;
+                break;
+            }
+        }
+        if !allowed {
+            return Ok(None);
+        }
+        let power = self.power_levels(room_id).await?;
+        let invite_level = power.action_level("invite");
+        let members = self.joined_members(room_id).await?;
+        Ok(members
+            .iter()
+            .find(|member| {
+                member.server_name() == self.inner.server_name && power.user_level(member) >= invite_level
+            })
+            .map(ToString::to_string))
     }
 
     /// A user's current membership in a room, if any.
