@@ -12,6 +12,7 @@ pub mod directory;
 pub mod error;
 pub mod filters;
 pub mod profiles;
+pub mod relations;
 pub mod rooms;
 pub mod streams;
 pub mod uia;

@@ -121,6 +121,8 @@ pub struct PersistBatch {
     pub current_state_delta: Vec<(StateKey, Option<OwnedEventId>)>,
     /// New current memberships (replace each user's previous one in the room).
     pub memberships: Vec<MembershipRecord>,
+    /// Relations carried by this batch's accepted events (indexed with them).
+    pub relations: Vec<super::relations::RelationRecord>,
 }
 
 /// Which way to page through a timeline.

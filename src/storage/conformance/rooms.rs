@@ -156,6 +156,7 @@ pub(super) async fn create_room(stores: &Stores, room: &str, prefix: &str, posit
             event_id: ids[1].clone(),
             position: Position(position + 1),
         }],
+        relations: Vec::new(),
     };
     stores.rooms.persist(&batch).await.unwrap();
     CreatedRoom { room_id: room, groups, state: groups[3], events: ids, batch }

@@ -1,0 +1,68 @@
+//! Event relations (`m.relates_to`): edits, reactions, threads, references — indexed
+//! when the related event is persisted (as part of its [`super::PersistBatch`]) so
+//! `/relations`, `/threads` and bundled aggregations are range reads, not scans.
+
+use async_trait::async_trait;
+use ruma::{EventId, OwnedEventId, OwnedUserId, RoomId, UserId};
+
+use super::{Direction, Error, Position};
+
+/// One relation: `event_id` relates to `parent_id` with `rel_type`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelationRecord {
+    pub event_id: OwnedEventId,
+    pub parent_id: OwnedEventId,
+    /// `m.replace`, `m.annotation`, `m.thread`, `m.reference`, or any custom type.
+    pub rel_type: String,
+    /// The relating event's type (e.g. `m.room.message`, `m.reaction`).
+    pub event_type: String,
+    pub sender: OwnedUserId,
+    /// The relating event's position in the `Events` stream.
+    pub position: Position,
+}
+
+/// A thread root with its latest activity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreadRecord {
+    pub root_id: OwnedEventId,
+    /// Position of the newest event in the thread.
+    pub latest_position: Position,
+    pub latest_event_id: OwnedEventId,
+}
+
+#[async_trait]
+pub trait RelationStore: Send + Sync {
+    /// Relations of `parent_id` (filtered by `rel_type` and then `event_type` when
+    /// given), ordered by position, strictly after (forward) or before (backward)
+    /// `from`, at most `limit`. `from = None` starts at the oldest / newest.
+    #[allow(clippy::too_many_arguments)]
+    async fn relations(
+        &self,
+        room_id: &RoomId,
+        parent_id: &EventId,
+        rel_type: Option<&str>,
+        event_type: Option<&str>,
+        from: Option<Position>,
+        direction: Direction,
+        limit: usize,
+    ) -> Result<Vec<RelationRecord>, Error>;
+    /// How many events relate to `parent_id` with `rel_type`.
+    async fn relation_count(&self, parent_id: &EventId, rel_type: &str) -> Result<u64, Error>;
+    /// The newest relation of `parent_id` with `rel_type`, only from `sender` if given.
+    async fn latest_relation(
+        &self,
+        parent_id: &EventId,
+        rel_type: &str,
+        sender: Option<&UserId>,
+    ) -> Result<Option<RelationRecord>, Error>;
+    /// Whether `user_id` sent any event relating to `parent_id` with `rel_type`.
+    async fn has_related_from(&self, parent_id: &EventId, rel_type: &str, user_id: &UserId) -> Result<bool, Error>;
+    /// Thread roots of a room, most recently active first, strictly older in activity
+    /// than `before` when given, at most `limit`.
+    async fn threads(
+        &self,
+        room_id: &RoomId,
+        before: Option<Position>,
+        limit: usize,
+    ) -> Result<Vec<ThreadRecord>, Error>;
+}
