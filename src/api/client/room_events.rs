@@ -7,7 +7,7 @@ use ruma::api::client::context::get_context;
 use ruma::api::client::membership::{get_member_events, joined_members};
 use ruma::api::client::message::{get_message_events, send_message_event};
 use ruma::api::client::redact::redact_event;
-use ruma::api::client::room::get_room_event;
+use ruma::api::client::room::{get_event_by_timestamp, get_room_event};
 use ruma::api::client::state::{get_state_event_for_key, get_state_events, send_state_event};
 use serde_json::{Value, json};
 
@@ -36,6 +36,7 @@ pub fn routes(router: Router<AppState>) -> Router<AppState> {
     let router = route::<get_message_events::v3::Request, _, _>(router, messages);
     let router = route::<get_member_events::v3::Request, _, _>(router, members);
     let router = route::<get_context::v3::Request, _, _>(router, context);
+    let router = route::<get_event_by_timestamp::v1::Request, _, _>(router, by_timestamp);
     route::<joined_members::v3::Request, _, _>(router, joined)
 }
 
@@ -221,4 +222,17 @@ async fn context(
         "end": pagination_token(context.end),
         "state": context.state,
     })))
+}
+
+async fn by_timestamp(
+    State(state): State<AppState>,
+    request: Ruma<get_event_by_timestamp::v1::Request>,
+) -> Result<Json<Value>, ApiError> {
+    let requester = request.requester()?;
+    let body = &request.body;
+    let forward = body.dir == RumaDirection::Forward;
+    let ts = u64::from(body.ts.get());
+    let (event_id, at) =
+        state.rooms.event_at_timestamp(&body.room_id, &requester.user_id, ts, forward).await?;
+    Ok(Json(json!({ "event_id": event_id, "origin_server_ts": at })))
 }
