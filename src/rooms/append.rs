@@ -242,6 +242,7 @@ impl Rooms {
             redacts: pdu.redacts().map(ToOwned::to_owned),
             txn,
         });
+        batch.relations.extend(relation_of(pdu, position));
         batch.forward_extremities = Some(vec![pdu.event_id().to_owned()]);
         self.stores().rooms.persist(&batch).await?;
         self.note_latest(room_id, position);
@@ -297,4 +298,24 @@ pub(super) fn parse_stored(
     version: RoomVersion,
 ) -> Result<Pdu, RoomsError> {
     Pdu::parse(&stored.json, version).map_err(|e| RoomsError::Internal(e.to_string()))
+}
+
+/// The relation an event's `content.m.relates_to` declares, if any.
+pub(super) fn relation_of(
+    pdu: &Pdu,
+    position: crate::storage::Position,
+) -> Option<crate::storage::relations::RelationRecord> {
+    let content = content(pdu);
+    let relates_to = content.get("m.relates_to")?;
+    let rel_type = relates_to.get("rel_type").and_then(Value::as_str)?;
+    let parent = relates_to.get("event_id").and_then(Value::as_str)?;
+    let parent_id = ruma::EventId::parse(parent).ok()?;
+    Some(crate::storage::relations::RelationRecord {
+        event_id: pdu.event_id().to_owned(),
+        parent_id,
+        rel_type: rel_type.to_owned(),
+        event_type: pdu.kind().to_owned(),
+        sender: pdu.sender().to_owned(),
+        position,
+    })
 }

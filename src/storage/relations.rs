@@ -56,7 +56,12 @@ pub trait RelationStore: Send + Sync {
         sender: Option<&UserId>,
     ) -> Result<Option<RelationRecord>, Error>;
     /// Whether `user_id` sent any event relating to `parent_id` with `rel_type`.
-    async fn has_related_from(&self, parent_id: &EventId, rel_type: &str, user_id: &UserId) -> Result<bool, Error>;
+    async fn has_related_from(
+        &self,
+        parent_id: &EventId,
+        rel_type: &str,
+        user_id: &UserId,
+    ) -> Result<bool, Error>;
     /// Thread roots of a room, most recently active first, strictly older in activity
     /// than `before` when given, at most `limit`.
     async fn threads(
