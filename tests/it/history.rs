@@ -288,6 +288,27 @@ async fn kicked_and_banned_users_lose_sight(b: Backend) {
     event(&s, bt, &room, &hidden).await.err(404, "M_NOT_FOUND");
 }
 
+async fn visibility_is_judged_per_event(b: Backend) {
+    let Visibility { s, alice, bob, room, .. } = public_room_with(b, "shared").await;
+    let (a, bt) = (&alice.access_token, &bob.access_token);
+    s.put_state(a, &room, "m.room.history_visibility", "", json!({ "history_visibility": "joined" }))
+        .await
+        .ok();
+    s.send_text(a, &room, "under joined").await;
+    s.put_state(a, &room, "m.room.history_visibility", "", json!({ "history_visibility": "shared" }))
+        .await
+        .ok();
+    s.send_text(a, &room, "shared again").await;
+    s.join(bt, &room).await;
+    s.send_text(a, &room, "after join").await;
+    // "before bob" (shared) and "shared again" are visible; "under joined" is not.
+    assert_eq!(bodies(&s.all_messages(bt, &room).await), vec!["before bob", "shared again", "after join"]);
+    // Sync's timeline applies the same rules.
+    let sync = s.sync(bt, None, &crate::harness::timeline_filter(100)).await;
+    let timeline = crate::harness::room_events(&sync, "join", &room, "timeline");
+    assert_eq!(bodies(timeline.iter().copied()), vec!["before bob", "shared again", "after join"]);
+}
+
 crate::per_backend!(
     paging_a_thousand_events,
     bad_pagination_requests,
@@ -297,6 +318,7 @@ crate::per_backend!(
     world_readable_lets_anyone_read,
     left_user_sees_nothing_after_leaving,
     kicked_and_banned_users_lose_sight,
+    visibility_is_judged_per_event,
 );
 
 /// Tests of known server bugs, ignored until fixed (run with `--ignored`).

@@ -372,6 +372,62 @@ async fn malformed_membership_requests(b: Backend) {
     assert_eq!(members.ok()["chunk"].as_array().unwrap().len(), 1);
 }
 
+async fn invites_and_bans_respect_power_levels(b: Backend) {
+    let Three { s, alice, bob, carol } = three(b).await;
+    let (a, bt, ct) = (&alice.access_token, &bob.access_token, &carol.access_token);
+    // v11 so that the creator has an ordinary (100) power level.
+    let room = s.create_room(a, json!({ "preset": "public_chat", "room_version": "11" })).await;
+    s.join(bt, &room).await;
+    let dave = s.register("dave", "pw").await;
+    // Public preset: inviting needs 50; bob has 0.
+    s.room_action(bt, &room, "invite", json!({ "user_id": dave.user_id })).await.err(403, "M_FORBIDDEN");
+    assert_eq!(membership(&s, a, &room, &dave.user_id).await, None);
+    // Make bob a moderator (50).
+    let mut power = s.get_state(a, &room, "m.room.power_levels", "").await.ok().clone();
+    power["users"][&bob.user_id] = json!(50);
+    s.put_state(a, &room, "m.room.power_levels", "", power).await.ok();
+    s.room_action(bt, &room, "invite", json!({ "user_id": dave.user_id })).await.ok();
+    s.join(ct, &room).await;
+    // A moderator may kick and ban those below, not the admin above.
+    s.room_action(bt, &room, "kick", json!({ "user_id": alice.user_id })).await.err(403, "M_FORBIDDEN");
+    s.room_action(bt, &room, "ban", json!({ "user_id": alice.user_id })).await.err(403, "M_FORBIDDEN");
+    assert_eq!(membership(&s, a, &room, &alice.user_id).await.as_deref(), Some("join"));
+    s.room_action(bt, &room, "ban", json!({ "user_id": carol.user_id })).await.ok();
+    assert_eq!(membership(&s, a, &room, &carol.user_id).await.as_deref(), Some("ban"));
+    // Carol (banned, 0) cannot act on anyone.
+    s.room_action(ct, &room, "kick", json!({ "user_id": bob.user_id })).await.err(403, "M_FORBIDDEN");
+    // The admin may kick the moderator.
+    s.room_action(a, &room, "kick", json!({ "user_id": bob.user_id })).await.ok();
+    assert_eq!(membership(&s, a, &room, &bob.user_id).await.as_deref(), Some("leave"));
+}
+
+async fn membership_through_the_state_endpoint(b: Backend) {
+    let Three { s, alice, bob, .. } = three(b).await;
+    let (a, bt) = (&alice.access_token, &bob.access_token);
+    let room = s.create_room(a, json!({ "preset": "public_chat" })).await;
+    // A join written as a state event goes through the same auth rules.
+    s.put_state(
+        bt,
+        &room,
+        "m.room.member",
+        &bob.user_id,
+        json!({ "membership": "join", "displayname": "Bobby" }),
+    )
+    .await
+    .ok();
+    assert_eq!(joined_members(&s, a, &room).await, sorted(&[&alice, &bob]));
+    let joined = s.get(&format!("{V3}/rooms/{}/joined_members", enc(&room)), Some(a)).await;
+    assert_eq!(joined.ok()["joined"][&bob.user_id]["display_name"], "Bobby");
+    // A member event without a valid membership is refused.
+    s.put_state(bt, &room, "m.room.member", &bob.user_id, json!({ "membership": "dancing" }))
+        .await
+        .err_one_of(&[(403, "M_FORBIDDEN"), (400, "M_BAD_JSON")]);
+    s.put_state(bt, &room, "m.room.member", &bob.user_id, json!({}))
+        .await
+        .err_one_of(&[(403, "M_FORBIDDEN"), (400, "M_BAD_JSON")]);
+    assert_eq!(membership(&s, a, &room, &bob.user_id).await.as_deref(), Some("join"));
+}
+
 crate::per_backend!(
     invite_then_join,
     invitee_may_reject,
@@ -385,4 +441,6 @@ crate::per_backend!(
     knock_rejected_by_kick,
     membership_events_show_in_the_timeline,
     malformed_membership_requests,
+    invites_and_bans_respect_power_levels,
+    membership_through_the_state_endpoint,
 );

@@ -473,6 +473,53 @@ async fn invalid_since_tokens_are_refused(b: Backend) {
     s.sync(a, None, "").await;
 }
 
+async fn state_changes_and_redactions_reach_sync(b: Backend) {
+    let (s, alice, bob, room) = room_with_two(b).await;
+    let (a, bt) = (&alice.access_token, &bob.access_token);
+    let since = next_batch(&s.sync(bt, None, "").await);
+    s.put_state(a, &room, "m.room.name", "", json!({ "name": "Renamed" })).await.ok();
+    let target = s.send_text(a, &room, "regrettable").await;
+    let sync = s.sync(bt, Some(&since), "").await;
+    let timeline = room_events(&sync, "join", &room, "timeline");
+    let rename = timeline.iter().find(|e| e["type"] == "m.room.name").unwrap_or_else(|| panic!("{sync}"));
+    assert_eq!(rename["state_key"], "");
+    assert_eq!(rename["content"]["name"], "Renamed");
+    assert_eq!(bodies(timeline.iter().copied()), vec!["regrettable"]);
+    let since = next_batch(&sync);
+    let path = format!("{V3}/rooms/{}/redact/{}/sr1", enc(&room), enc(&target));
+    let redaction = s.put(&path, Some(a), json!({ "reason": "oops" })).await;
+    let redaction = redaction.ok()["event_id"].as_str().unwrap().to_owned();
+    let sync = s.sync(bt, Some(&since), "timeout=10000").await;
+    let timeline = room_events(&sync, "join", &room, "timeline");
+    assert_eq!(timeline.len(), 1, "{sync}");
+    assert_eq!(timeline[0]["type"], "m.room.redaction");
+    assert_eq!(timeline[0]["event_id"], redaction.as_str());
+    // A fresh initial sync shows the message already redacted.
+    let initial = s.sync(bt, None, &timeline_filter(100)).await;
+    let timeline = room_events(&initial, "join", &room, "timeline");
+    let old =
+        timeline.iter().find(|e| e["event_id"] == target.as_str()).unwrap_or_else(|| panic!("{initial}"));
+    assert_eq!(old["content"], json!({}), "{old}");
+    assert!(old["unsigned"]["redacted_because"].is_object(), "{old}");
+}
+
+async fn rejoining_within_one_sync_window(b: Backend) {
+    let (s, alice, bob, room) = room_with_two(b).await;
+    let (a, bt) = (&alice.access_token, &bob.access_token);
+    let since = next_batch(&s.sync(bt, None, "").await);
+    s.leave(bt, &room).await;
+    s.send_text(a, &room, "while away").await;
+    s.join(bt, &room).await;
+    s.send_text(a, &room, "welcome back").await;
+    let sync = s.sync(bt, Some(&since), &timeline_filter(100)).await;
+    // Joined now: the room is in `join`, not in `leave`, and shows the latest message.
+    assert!(sync["rooms"]["join"][&room].is_object(), "{sync}");
+    assert!(sync["rooms"]["leave"].get(&room).is_none(), "{sync}");
+    let seen = bodies(room_events(&sync, "join", &room, "timeline"));
+    assert_eq!(seen.last().map(String::as_str), Some("welcome back"), "{sync}");
+    assert_eq!(seen.iter().filter(|b| *b == "welcome back").count(), 1);
+}
+
 crate::per_backend!(
     initial_sync_shows_joined_rooms,
     incremental_sync_returns_only_new_events,
@@ -485,4 +532,6 @@ crate::per_backend!(
     account_data_appears_once,
     long_poll_wakes_on_account_data,
     invalid_since_tokens_are_refused,
+    state_changes_and_redactions_reach_sync,
+    rejoining_within_one_sync_window,
 );
