@@ -6,7 +6,11 @@ use serde_json::{Value, json};
 use crate::harness::{Backend, Server, Session, V3, bodies, enc};
 
 fn visibility_state(visibility: &str) -> Value {
-    json!({ "type": "m.room.history_visibility", "state_key": "", "content": { "history_visibility": visibility } })
+    json!({
+        "type": "m.room.history_visibility",
+        "state_key": "",
+        "content": { "history_visibility": visibility },
+    })
 }
 
 async fn event(s: &Server, token: &str, room: &str, event_id: &str) -> crate::harness::Resp {
@@ -326,13 +330,13 @@ mod bugs {
     use crate::harness::Backend;
 
     #[tokio::test]
-    #[ignore = "server bug: shared history visibility requires being joined now, not joined at any point after the event"]
+    #[ignore = "server bug: `shared` visibility needs a current join, not a join after the event"]
     async fn fjall_left_user_keeps_shared_history_from_before_joining() {
         super::left_user_keeps_shared_history_from_before_joining(Backend::Fjall).await
     }
 
     #[tokio::test]
-    #[ignore = "server bug: shared history visibility requires being joined now, not joined at any point after the event"]
+    #[ignore = "server bug: `shared` visibility needs a current join, not a join after the event"]
     async fn postgres_left_user_keeps_shared_history_from_before_joining() {
         if let Some(backend) = Backend::postgres_from_env() {
             super::left_user_keeps_shared_history_from_before_joining(backend).await

@@ -428,6 +428,46 @@ async fn membership_through_the_state_endpoint(b: Backend) {
     assert_eq!(membership(&s, a, &room, &bob.user_id).await.as_deref(), Some("join"));
 }
 
+async fn concurrent_joins_all_land(b: Backend) {
+    let Three { s, alice, .. } = three(b).await;
+    let room = s.create_room(&alice.access_token, json!({ "preset": "public_chat" })).await;
+    let mut users = Vec::new();
+    for i in 0..8 {
+        users.push(s.register(&format!("joiner{i}"), "pw").await);
+    }
+    let joins = users.iter().map(|u| s.room_action(&u.access_token, &room, "join", json!({})));
+    let results = futures_join_all(joins.collect()).await;
+    for r in &results {
+        r.ok();
+    }
+    let mut want: Vec<&Session> = users.iter().collect();
+    want.push(&alice);
+    assert_eq!(joined_members(&s, &alice.access_token, &room).await, sorted(&want));
+}
+
+/// Polls every future to completion concurrently (no extra dependency needed).
+async fn futures_join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut set = Vec::new();
+    for f in futures {
+        set.push(Box::pin(f));
+    }
+    let mut out: Vec<Option<F::Output>> = set.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, f) in set.iter_mut().enumerate() {
+            if out[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => out[i] = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
+    })
+    .await;
+    out.into_iter().map(|o| o.expect("completed")).collect()
+}
+
 crate::per_backend!(
     invite_then_join,
     invitee_may_reject,
@@ -443,4 +483,5 @@ crate::per_backend!(
     malformed_membership_requests,
     invites_and_bans_respect_power_levels,
     membership_through_the_state_endpoint,
+    concurrent_joins_all_land,
 );

@@ -428,6 +428,37 @@ async fn v12_power_levels_may_not_list_creators(b: Backend) {
     s.put_state(a, &room, "m.room.power_levels", "", bobs).await.ok();
 }
 
+async fn concurrent_retransmissions_make_one_event(b: Backend) {
+    let (s, alice, _bob, room) = room_with_two(b).await;
+    let a = &alice.access_token;
+    let send = || s.send_event(a, &room, "m.room.message", "racing", text("once"));
+    let (r1, r2, r3, r4) = tokio::join!(send(), send(), send(), send());
+    let ids: Vec<String> =
+        [r1, r2, r3, r4].iter().map(|r| r.ok()["event_id"].as_str().unwrap().to_owned()).collect();
+    assert!(ids.iter().all(|id| *id == ids[0]), "retransmissions gave different events: {ids:?}");
+    assert_eq!(bodies(&s.all_messages(a, &room).await), vec!["once"]);
+}
+
+async fn redaction_in_each_room_version(b: Backend) {
+    let s = Server::start_default(b).await;
+    let alice = s.register("alice", "pw").await;
+    let a = &alice.access_token;
+    for version in ["10", "11", "12"] {
+        let room = s.create_room(a, json!({ "room_version": version })).await;
+        let target = s.send_text(a, &room, "to go").await;
+        let path = format!("{V3}/rooms/{}/redact/{}/v{version}", enc(&room), enc(&target));
+        let redaction = s.put(&path, Some(a), json!({ "reason": "v" })).await;
+        let redaction = redaction.ok()["event_id"].as_str().unwrap().to_owned();
+        let got = event(&s, a, &room, &target).await;
+        assert_eq!(got.ok()["content"], json!({}), "v{version}: {}", got.text);
+        let r = event(&s, a, &room, &redaction).await;
+        let r = r.ok();
+        assert_eq!(r["type"], "m.room.redaction");
+        let redacts = if version == "10" { &r["redacts"] } else { &r["content"]["redacts"] };
+        assert_eq!(redacts, target.as_str(), "v{version} redaction: {r}");
+    }
+}
+
 crate::per_backend!(
     send_message_is_idempotent_per_device,
     custom_event_types_and_unicode,
@@ -443,6 +474,8 @@ crate::per_backend!(
     events_over_64_kib_are_refused,
     redacting_state_keeps_it_in_state_without_content,
     v12_power_levels_may_not_list_creators,
+    concurrent_retransmissions_make_one_event,
+    redaction_in_each_room_version,
 );
 
 /// Tests of known server bugs, ignored until fixed (run with `--ignored`).

@@ -520,6 +520,43 @@ async fn rejoining_within_one_sync_window(b: Backend) {
     assert_eq!(seen.iter().filter(|b| *b == "welcome back").count(), 1);
 }
 
+async fn sync_tokens_and_transactions_survive_a_restart(b: Backend) {
+    let (mut s, alice, bob, room) = room_with_two(b).await;
+    let since = next_batch(&s.sync(&bob.access_token, None, "").await);
+    let before = s
+        .send_event(
+            &alice.access_token,
+            &room,
+            "m.room.message",
+            "pre-restart",
+            json!({ "msgtype": "m.text", "body": "before" }),
+        )
+        .await;
+    let before = before.ok()["event_id"].as_str().unwrap().to_owned();
+    s.stop();
+    s.start().await;
+    // A retransmission after the restart is still recognised.
+    let again = s
+        .send_event(
+            &alice.access_token,
+            &room,
+            "m.room.message",
+            "pre-restart",
+            json!({ "msgtype": "m.text", "body": "before" }),
+        )
+        .await;
+    assert_eq!(again.ok()["event_id"], before.as_str());
+    s.send_text(&alice.access_token, &room, "after").await;
+    // The pre-restart token still yields exactly what happened since.
+    let sync = s.sync(&bob.access_token, Some(&since), "").await;
+    assert_eq!(bodies(room_events(&sync, "join", &room, "timeline")), vec!["before", "after"]);
+    let next = next_batch(&sync);
+    s.send_text(&alice.access_token, &room, "later").await;
+    let sync = s.sync(&bob.access_token, Some(&next), "timeout=10000").await;
+    assert_eq!(bodies(room_events(&sync, "join", &room, "timeline")), vec!["later"]);
+    assert_eq!(bodies(&s.all_messages(&bob.access_token, &room).await), vec!["before", "after", "later"]);
+}
+
 crate::per_backend!(
     initial_sync_shows_joined_rooms,
     incremental_sync_returns_only_new_events,
@@ -534,4 +571,5 @@ crate::per_backend!(
     invalid_since_tokens_are_refused,
     state_changes_and_redactions_reach_sync,
     rejoining_within_one_sync_window,
+    sync_tokens_and_transactions_survive_a_restart,
 );
