@@ -468,6 +468,22 @@ async fn futures_join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Out
     out.into_iter().map(|o| o.expect("completed")).collect()
 }
 
+async fn join_events_carry_the_profile(b: Backend) {
+    let Three { s, alice, bob, .. } = three(b).await;
+    let bt = &bob.access_token;
+    let profile = format!("{V3}/profile/{}/displayname", enc(&bob.user_id));
+    s.put(&profile, Some(bt), json!({ "displayname": "Bob the Builder" })).await.ok();
+    let room = s.create_room(&alice.access_token, json!({ "preset": "public_chat" })).await;
+    s.join(bt, &room).await;
+    let member = member_content(&s, &alice.access_token, &room, &bob.user_id).await;
+    assert_eq!(member["displayname"], "Bob the Builder", "{member}");
+    let joined = s.get(&format!("{V3}/rooms/{}/joined_members", enc(&room)), Some(bt)).await;
+    assert_eq!(joined.ok()["joined"][&bob.user_id]["display_name"], "Bob the Builder");
+    // Left members may not list the joined members.
+    s.leave(bt, &room).await;
+    s.get(&format!("{V3}/rooms/{}/joined_members", enc(&room)), Some(bt)).await.err(403, "M_FORBIDDEN");
+}
+
 crate::per_backend!(
     invite_then_join,
     invitee_may_reject,
@@ -484,4 +500,5 @@ crate::per_backend!(
     invites_and_bans_respect_power_levels,
     membership_through_the_state_endpoint,
     concurrent_joins_all_land,
+    join_events_carry_the_profile,
 );

@@ -557,6 +557,77 @@ async fn sync_tokens_and_transactions_survive_a_restart(b: Backend) {
     assert_eq!(bodies(&s.all_messages(&bob.access_token, &room).await), vec!["before", "after", "later"]);
 }
 
+/// Spec (ClientEvent `unsigned.transaction_id`): present when the client being given the
+/// event is the one that sent it — how clients match their local echo.
+async fn own_events_carry_their_transaction_id(b: Backend) {
+    let (s, alice, bob, room) = room_with_two(b).await;
+    let a = &alice.access_token;
+    let since = next_batch(&s.sync(a, None, "").await);
+    let content = json!({ "msgtype": "m.text", "body": "echo" });
+    s.send_event(a, &room, "m.room.message", "echo-txn-1", content).await.ok();
+    let sync = s.sync(a, Some(&since), "").await;
+    let timeline = room_events(&sync, "join", &room, "timeline");
+    let mine = timeline.iter().find(|e| e["content"]["body"] == "echo").unwrap_or_else(|| panic!("{sync}"));
+    assert_eq!(mine["unsigned"]["transaction_id"], "echo-txn-1", "{mine}");
+    // Not for other users.
+    let theirs = s.sync(&bob.access_token, None, "").await;
+    let timeline = room_events(&theirs, "join", &room, "timeline");
+    let seen = timeline.iter().find(|e| e["content"]["body"] == "echo").unwrap();
+    assert!(seen["unsigned"].get("transaction_id").is_none(), "{seen}");
+}
+
+async fn rejected_invites_and_accepted_knocks_in_sync(b: Backend) {
+    let (s, alice, _bob, room) = room_with_two(b).await;
+    let a = &alice.access_token;
+    let carol = s.register("carol", "pw").await;
+    let ct = &carol.access_token;
+    s.invite(a, &room, &carol.user_id).await;
+    let since = next_batch(&s.sync(ct, None, "").await);
+    s.room_action(ct, &room, "leave", json!({ "reason": "no" })).await.ok();
+    let sync = s.sync(ct, Some(&since), "").await;
+    assert!(sync["rooms"]["invite"].get(&room).is_none(), "{sync}");
+    assert!(sync["rooms"]["leave"][&room].is_object(), "rejection not in leave: {sync}");
+    let initial = s.sync(ct, None, "").await;
+    assert!(initial["rooms"]["invite"].get(&room).is_none(), "rejected invite still offered: {initial}");
+    // Knock, then be let in: knock section, then invite section.
+    let knock_room = s
+        .create_room(
+            a,
+            json!({ "initial_state": [
+                { "type": "m.room.join_rules", "state_key": "", "content": { "join_rule": "knock" } },
+            ] }),
+        )
+        .await;
+    let since = next_batch(&s.sync(ct, None, "").await);
+    s.post(&format!("{V3}/knock/{}", enc(&knock_room)), Some(ct), json!({})).await.ok();
+    let sync = s.sync(ct, Some(&since), "").await;
+    assert!(sync["rooms"]["knock"][&knock_room]["knock_state"]["events"].is_array(), "{sync}");
+    let since = next_batch(&sync);
+    s.invite(a, &knock_room, &carol.user_id).await;
+    let sync = s.sync(ct, Some(&since), "timeout=10000").await;
+    assert!(sync["rooms"]["invite"][&knock_room].is_object(), "{sync}");
+    assert!(sync["rooms"]["knock"].get(&knock_room).is_none(), "{sync}");
+}
+
+async fn v12_create_event_has_a_room_id_for_clients(b: Backend) {
+    let s = Server::start_default(b).await;
+    let alice = s.register("alice", "pw").await;
+    let a = &alice.access_token;
+    let room = s.create_room(a, json!({ "room_version": "12" })).await;
+    let sync = s.sync(a, None, &timeline_filter(100)).await;
+    let mut all = room_events(&sync, "join", &room, "timeline");
+    all.extend(room_events(&sync, "join", &room, "state"));
+    let create = all.iter().find(|e| e["type"] == "m.room.create").unwrap_or_else(|| panic!("{sync}"));
+    let id = create["event_id"].as_str().unwrap();
+    // The v12 room ID is the create event's ID with `!` for `$`.
+    assert_eq!(&room[1..], &id[1..], "room {room} vs create event {id}");
+    let got = s.get(&format!("{V3}/rooms/{}/event/{}", enc(&room), enc(id)), Some(a)).await;
+    assert_eq!(got.ok()["room_id"], room.as_str());
+    let history = s.all_messages(a, &room).await;
+    assert_eq!(history[0]["type"], "m.room.create");
+    assert_eq!(history[0]["room_id"], room.as_str());
+}
+
 crate::per_backend!(
     initial_sync_shows_joined_rooms,
     incremental_sync_returns_only_new_events,
@@ -572,4 +643,25 @@ crate::per_backend!(
     state_changes_and_redactions_reach_sync,
     rejoining_within_one_sync_window,
     sync_tokens_and_transactions_survive_a_restart,
+    rejected_invites_and_accepted_knocks_in_sync,
+    v12_create_event_has_a_room_id_for_clients,
 );
+
+/// Tests of known server bugs, ignored until fixed (run with `--ignored`).
+mod bugs {
+    use crate::harness::Backend;
+
+    #[tokio::test]
+    #[ignore = "server bug: own events in /sync lack unsigned.transaction_id"]
+    async fn fjall_own_events_carry_their_transaction_id() {
+        super::own_events_carry_their_transaction_id(Backend::Fjall).await
+    }
+
+    #[tokio::test]
+    #[ignore = "server bug: own events in /sync lack unsigned.transaction_id"]
+    async fn postgres_own_events_carry_their_transaction_id() {
+        if let Some(backend) = Backend::postgres_from_env() {
+            super::own_events_carry_their_transaction_id(backend).await
+        }
+    }
+}
