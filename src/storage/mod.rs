@@ -29,6 +29,7 @@ pub use accounts::{AccountStore, UserRecord};
 pub use devices::{
     AccessTokenOwner, DeviceRecord, DeviceStore, DeviceTokens, NewDevice, RefreshTokenOwner, TokenHash,
 };
+pub use directory::{AliasRecord, DirectoryStore};
 pub use embedded::{EmbeddedStore, Engine};
 pub use error::Error;
 pub use filters::FilterStore;
