@@ -52,6 +52,7 @@ pub struct Stores {
     pub uia: Arc<dyn UiaStore>,
     pub streams: Arc<dyn StreamStore>,
     pub rooms: Arc<dyn RoomStore>,
+    pub directory: Arc<dyn DirectoryStore>,
     /// Flushes buffered writes to durable storage; called on shutdown.
     pub lifecycle: Arc<dyn StoreLifecycle>,
 }
@@ -77,6 +78,7 @@ impl Stores {
             + UiaStore
             + StreamStore
             + RoomStore
+            + DirectoryStore
             + StoreLifecycle
             + 'static,
     {
@@ -89,6 +91,7 @@ impl Stores {
             uia: adapter.clone(),
             streams: adapter.clone(),
             rooms: adapter.clone(),
+            directory: adapter.clone(),
             lifecycle: adapter,
         }
     }
