@@ -23,6 +23,7 @@
 mod account_data;
 mod accounts;
 mod devices;
+mod directory;
 mod filters;
 mod lifecycle;
 mod profiles;
@@ -163,6 +164,17 @@ macro_rules! conformance_suite {
                 redaction_before_its_target,
                 state_group_ids_are_distinct_under_concurrency,
                 rooms_survive_reopen,
+            ],
+            directory: [
+                create_get_delete_alias,
+                duplicate_alias_refused,
+                concurrent_alias_creators_one_wins,
+                room_aliases_ordered_and_isolated,
+                delete_unknown_alias,
+                public_flag_is_idempotent,
+                concurrent_publishing_counts_once,
+                public_rooms_paging_and_count,
+                directory_survives_reopen,
             ],
             lifecycle: [
                 flush_succeeds,

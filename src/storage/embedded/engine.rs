@@ -66,10 +66,18 @@ pub(crate) enum Table {
     /// redacted event ID, redaction event ID → nothing: accepted redactions whose target
     /// has not arrived yet, applied when it does.
     PendingRedactions,
+    /// room alias → the room it points to and its creator.
+    RoomAliases,
+    /// room ID, room alias → the same record as in `room_aliases`: a room's aliases in
+    /// alias order with one prefix scan (aliases never change, so the copy cannot drift).
+    RoomAliasesByRoom,
+    /// room ID → nothing: the public room directory, paged in room-ID order. Its size is
+    /// kept in the `meta` table, updated in the same batch.
+    PublicRooms,
 }
 
 impl Table {
-    pub(crate) const ALL: [Table; 25] = [
+    pub(crate) const ALL: [Table; 28] = [
         Table::Meta,
         Table::Users,
         Table::RegistrationTokens,
@@ -95,6 +103,9 @@ impl Table {
         Table::UserRooms,
         Table::MembershipLog,
         Table::PendingRedactions,
+        Table::RoomAliases,
+        Table::RoomAliasesByRoom,
+        Table::PublicRooms,
     ];
 
     /// The on-disk name of the table; never change one (it would orphan the data).
@@ -125,6 +136,9 @@ impl Table {
             Table::UserRooms => "user_rooms",
             Table::MembershipLog => "membership_log",
             Table::PendingRedactions => "pending_redactions",
+            Table::RoomAliases => "room_aliases",
+            Table::RoomAliasesByRoom => "room_aliases_by_room",
+            Table::PublicRooms => "public_rooms",
         }
     }
 

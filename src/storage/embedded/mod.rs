@@ -11,6 +11,7 @@ mod account_data;
 mod accounts;
 mod codec;
 mod devices;
+mod directory;
 mod engine;
 mod filters;
 #[cfg(test)]
@@ -146,11 +147,13 @@ fn write_schema_version(engine: &dyn KvEngine, version: u32) -> Result<(), Error
 /// Locks that serialize read-modify-write methods. Accounts and UIA sessions are
 /// low-volume and share one lock each; devices and account data are per-user, so their
 /// locks are striped by user ID and different users rarely wait for each other. Rooms
-/// have one lock (see `rooms.rs` for why).
+/// have one lock (see `rooms.rs` for why). Aliases and the public room directory are
+/// rarely written and share one lock.
 struct WriteLocks {
     accounts: Arc<Mutex<()>>,
     uia: Arc<Mutex<()>>,
     rooms: Arc<Mutex<()>>,
+    directory: Arc<Mutex<()>>,
     devices: Vec<Arc<Mutex<()>>>,
     account_data: Vec<Arc<Mutex<()>>>,
 }
@@ -164,6 +167,7 @@ impl WriteLocks {
             accounts: Arc::new(Mutex::new(())),
             uia: Arc::new(Mutex::new(())),
             rooms: Arc::new(Mutex::new(())),
+            directory: Arc::new(Mutex::new(())),
             devices: stripes(),
             account_data: stripes(),
         }
@@ -179,6 +183,10 @@ impl WriteLocks {
 
     fn rooms(&self) -> Arc<Mutex<()>> {
         Arc::clone(&self.rooms)
+    }
+
+    fn directory(&self) -> Arc<Mutex<()>> {
+        Arc::clone(&self.directory)
     }
 
     fn devices(&self, user_id: &str) -> Arc<Mutex<()>> {

@@ -65,7 +65,11 @@ fn txn_key(txn: &TxnKey) -> Vec<u8> {
 const SCAN_PAGE: usize = 256;
 
 /// Every pair of `range`, in key order, read in bounded pages.
-fn scan_all(engine: &dyn KvEngine, table: Table, mut range: KeyRange) -> Result<Vec<KeyValue>, Error> {
+pub(super) fn scan_all(
+    engine: &dyn KvEngine,
+    table: Table,
+    mut range: KeyRange,
+) -> Result<Vec<KeyValue>, Error> {
     let mut pairs = Vec::new();
     loop {
         let page = engine.scan(table, &range, engine::Direction::Forward, SCAN_PAGE)?;

@@ -1,7 +1,7 @@
 //! How domain values become column values and back: unsigned numbers as `bigint`,
 //! Matrix IDs as `text` (parsed again on the way out), state group IDs as `bigint`.
 
-use ruma::{OwnedDeviceId, OwnedEventId, OwnedRoomId, OwnedUserId};
+use ruma::{OwnedDeviceId, OwnedEventId, OwnedRoomAliasId, OwnedRoomId, OwnedUserId};
 
 use crate::storage::{Error, Position, StateGroupId};
 
@@ -34,6 +34,11 @@ pub(super) fn user_id_from_text(text: String) -> Result<OwnedUserId, Error> {
 
 pub(super) fn room_id_from_text(text: String) -> Result<OwnedRoomId, Error> {
     OwnedRoomId::try_from(text).map_err(|err| Error::Corrupt(format!("stored room ID does not parse: {err}")))
+}
+
+pub(super) fn room_alias_from_text(text: String) -> Result<OwnedRoomAliasId, Error> {
+    OwnedRoomAliasId::try_from(text)
+        .map_err(|err| Error::Corrupt(format!("stored room alias does not parse: {err}")))
 }
 
 pub(super) fn device_id_from_text(text: String) -> OwnedDeviceId {

@@ -11,6 +11,7 @@ mod concurrency_tests;
 #[cfg(test)]
 pub mod conformance_fixture;
 mod devices;
+mod directory;
 mod filters;
 mod migrations;
 mod profiles;
