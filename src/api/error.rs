@@ -176,6 +176,18 @@ impl From<RoomsError> for ApiError {
         match error {
             RoomsError::UnknownRoom => ApiError::not_found("unknown room"),
             RoomsError::UnknownEvent => ApiError::not_found("event not found"),
+            RoomsError::UnknownAlias => ApiError::not_found("room alias not found"),
+            RoomsError::RoomAliasTaken => {
+                Self::new(StatusCode::BAD_REQUEST, "M_ROOM_IN_USE", "the requested room alias is taken")
+            }
+            RoomsError::AliasInUse => {
+                Self::new(StatusCode::CONFLICT, "M_UNKNOWN", "a room alias with that name already exists")
+            }
+            RoomsError::BadAlias(alias) => Self::new(
+                StatusCode::BAD_REQUEST,
+                "M_BAD_ALIAS",
+                format!("{alias} does not exist or does not point to this room"),
+            ),
             RoomsError::Forbidden(why) => ApiError::forbidden(why),
             RoomsError::UnsupportedRoomVersion(version) => Self::new(
                 StatusCode::BAD_REQUEST,

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use ruma::{OwnedRoomId, OwnedUserId, RoomId};
+use ruma::{OwnedRoomId, OwnedUserId, RoomAliasId, RoomId};
 use serde_json::{Map, Value, json};
 use stoa_federation::RoomVersion;
 
@@ -11,7 +11,7 @@ use super::append::{NewLocalEvent, RoomTip};
 use super::{Rooms, RoomsError};
 use crate::accounts::now_ms;
 use crate::events::EventBuilder;
-use crate::storage::{NewStateGroup, PersistBatch, Position, RoomRecord, StateMap};
+use crate::storage::{AliasRecord, NewStateGroup, PersistBatch, Position, RoomRecord, StateMap};
 
 /// The room presets of the spec.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +34,8 @@ pub struct CreateRoom {
     pub invite: Vec<OwnedUserId>,
     pub is_direct: bool,
     pub power_level_content_override: Option<Map<String, Value>>,
+    /// Local part of an alias to create for the room (`#name:server`).
+    pub room_alias_name: Option<String>,
     /// The creator's profile, copied into their join event.
     pub creator_displayname: Option<String>,
     pub creator_avatar_url: Option<String>,

@@ -5,6 +5,7 @@
 pub mod append;
 pub mod context;
 pub mod create;
+pub mod directory;
 pub mod format;
 pub mod members;
 pub mod membership;
@@ -29,6 +30,14 @@ use crate::streams::{Notifier, Watermark};
 pub enum RoomsError {
     #[error("unknown room")]
     UnknownRoom,
+    #[error("unknown alias")]
+    UnknownAlias,
+    #[error("the requested room alias is taken")]
+    RoomAliasTaken,
+    #[error("alias already in use")]
+    AliasInUse,
+    #[error("alias does not point to this room: {0}")]
+    BadAlias(String),
     #[error("unknown event")]
     UnknownEvent,
     #[error("not allowed: {0}")]

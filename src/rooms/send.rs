@@ -52,6 +52,9 @@ impl Rooms {
         if event_type == "m.room.create" {
             return Err(RoomsError::Forbidden("a room has exactly one create event".to_owned()));
         }
+        if event_type == "m.room.canonical_alias" {
+            self.check_canonical_alias(room_id, &content).await?;
+        }
         let event = NewLocalEvent {
             sender: sender.to_owned(),
             event_type: event_type.to_owned(),

@@ -90,6 +90,7 @@ impl Rooms {
                 invite: Vec::new(),
                 is_direct: false,
                 power_level_content_override: Some(power_override),
+                room_alias_name: None,
                 creator_displayname: profile.displayname,
                 creator_avatar_url: profile.avatar_url,
             })

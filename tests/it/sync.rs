@@ -628,6 +628,20 @@ async fn v12_create_event_has_a_room_id_for_clients(b: Backend) {
     assert_eq!(history[0]["room_id"], room.as_str());
 }
 
+/// The largest timeout a Matrix integer allows is accepted (and clamped by the server).
+async fn huge_sync_timeout_is_clamped(b: Backend) {
+    let s = Server::start_default(b).await;
+    let alice = s.register("alice", "pw").await;
+    let a = &alice.access_token;
+    let room = s.create_room(a, json!({})).await;
+    let since = s.sync(a, None, "").await["next_batch"].as_str().unwrap().to_owned();
+    let (sync, _) = tokio::join!(s.sync(a, Some(&since), "timeout=9007199254740991"), async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        s.send_text(a, &room, "wake").await
+    });
+    assert_eq!(bodies(room_events(&sync, "join", &room, "timeline")), vec!["wake"]);
+}
+
 crate::per_backend!(
     initial_sync_shows_joined_rooms,
     incremental_sync_returns_only_new_events,
@@ -645,6 +659,7 @@ crate::per_backend!(
     sync_tokens_and_transactions_survive_a_restart,
     rejected_invites_and_accepted_knocks_in_sync,
     v12_create_event_has_a_room_id_for_clients,
+    huge_sync_timeout_is_clamped,
 );
 
 /// Tests of known server bugs, ignored until fixed (run with `--ignored`).

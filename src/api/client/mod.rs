@@ -4,6 +4,7 @@
 mod account;
 mod account_data;
 mod devices;
+mod directory;
 mod discovery;
 mod filters;
 mod profile;
@@ -33,5 +34,6 @@ pub fn routes(router: Router<AppState>) -> Router<AppState> {
     let router = room_events::routes(router);
     let router = sync::routes(router);
     let router = tags::routes(router);
+    let router = directory::routes(router);
     filters::routes(router)
 }

@@ -43,9 +43,6 @@ async fn create(
 ) -> Result<Json<Value>, ApiError> {
     let requester = request.requester()?;
     let body = &request.body;
-    if body.room_alias_name.is_some() {
-        return Err(ApiError::unsupported("room aliases are not supported yet"));
-    }
     if !body.invite_3pid.is_empty() {
         return Err(ApiError::unsupported("third-party invites are not supported"));
     }
@@ -95,6 +92,7 @@ async fn create(
         invite: body.invite.clone(),
         is_direct: body.is_direct,
         power_level_content_override,
+        room_alias_name: body.room_alias_name.clone(),
         creator_displayname: profile.displayname,
         creator_avatar_url: profile.avatar_url,
     };
