@@ -642,6 +642,35 @@ async fn huge_sync_timeout_is_clamped(b: Backend) {
     assert_eq!(bodies(room_events(&sync, "join", &room, "timeline")), vec!["wake"]);
 }
 
+async fn long_polls_see_only_their_own_rooms(b: Backend) {
+    let (s, alice, bob, room) = room_with_two(b).await;
+    let a = &alice.access_token;
+    let carol = s.register("carol", "pw").await;
+    let carols_room = s.create_room(&carol.access_token, json!({})).await;
+    let carol_since = next_batch(&s.sync(&carol.access_token, None, "").await);
+    // Two devices of bob both wake.
+    let bob2 = s.login("bob", "pw").await;
+    let since1 = next_batch(&s.sync(&bob.access_token, None, "").await);
+    let since2 = next_batch(&s.sync(&bob2.access_token, None, "").await);
+    let started = Instant::now();
+    let (d1, d2, c, _) = tokio::join!(
+        s.sync(&bob.access_token, Some(&since1), "timeout=10000"),
+        s.sync(&bob2.access_token, Some(&since2), "timeout=10000"),
+        s.sync(&carol.access_token, Some(&carol_since), "timeout=2000"),
+        async {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            s.send_text(a, &room, "for bob").await
+        }
+    );
+    assert!(started.elapsed() < Duration::from_secs(8));
+    for sync in [&d1, &d2] {
+        assert_eq!(bodies(room_events(sync, "join", &room, "timeline")), vec!["for bob"]);
+    }
+    // Carol is not in the room: whenever her poll ends, it carries nothing of it.
+    assert!(c["rooms"]["join"].get(&room).is_none(), "{c}");
+    assert!(c["rooms"]["join"].get(&carols_room).is_none(), "{c}");
+}
+
 crate::per_backend!(
     initial_sync_shows_joined_rooms,
     incremental_sync_returns_only_new_events,
@@ -660,6 +689,7 @@ crate::per_backend!(
     rejected_invites_and_accepted_knocks_in_sync,
     v12_create_event_has_a_room_id_for_clients,
     huge_sync_timeout_is_clamped,
+    long_polls_see_only_their_own_rooms,
 );
 
 /// Tests of known server bugs, ignored until fixed (run with `--ignored`).
