@@ -54,10 +54,46 @@ impl Rooms {
         }
         let preset =
             request.preset.unwrap_or(if request.public { Preset::PublicChat } else { Preset::PrivateChat });
+        let alias = match &request.room_alias_name {
+            Some(name) => {
+                let alias = RoomAliasId::parse(format!("#{name}:{}", self.inner.server_name))
+                    .map_err(|e| RoomsError::InvalidParam(format!("room_alias_name: {e}")))?;
+                // Checked first so a taken alias creates no room; claimed atomically below.
+                if self.stores().directory.get_alias(&alias).await?.is_some() {
+                    return Err(RoomsError::RoomAliasTaken);
+                }
+                Some(alias)
+            }
+            None => None,
+        };
         let (room_id, mut tip) = self.create_event(&request, version).await?;
         let _turn = self.inner.queues.enter(&room_id).await;
-        for event in initial_events(&request, version, preset) {
+        let mut events = initial_events(&request, version, preset);
+        if let Some(alias) = &alias {
+            let record = AliasRecord {
+                alias: alias.clone(),
+                room_id: room_id.clone(),
+                creator: request.creator.clone(),
+            };
+            if !self.stores().directory.create_alias(&record).await? {
+                return Err(RoomsError::RoomAliasTaken);
+            }
+            // The canonical alias comes right after the power levels, as the spec orders.
+            let canonical = NewLocalEvent {
+                sender: request.creator.clone(),
+                event_type: "m.room.canonical_alias".to_owned(),
+                state_key: Some(String::new()),
+                content: json!({ "alias": alias }),
+                redacts: None,
+                txn: None,
+            };
+            events.insert(2.min(events.len()), canonical);
+        }
+        for event in events {
             self.append_in_turn(&room_id, &mut tip, event).await?;
+        }
+        if request.public {
+            self.stores().directory.set_room_public(&room_id, true).await?;
         }
         tracing::info!(room = %room_id, creator = %request.creator, version = version.as_str(), "room created");
         Ok(room_id)

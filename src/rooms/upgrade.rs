@@ -67,9 +67,15 @@ impl Rooms {
             Some(id) => content(&self.load_pdu(id).await?).as_object().cloned().unwrap_or_default(),
             None => Map::new(),
         };
-        if version.rules().creators_have_infinite_power
-            && let Some(users) = power_override.get_mut("users").and_then(Value::as_object_mut)
-        {
+        if !version.rules().creators_have_infinite_power {
+            // The upgrading user needs power in the new room to write the carried state;
+            // in room version 12 they have it as its creator.
+            let users = power_override.entry("users").or_insert_with(|| json!({}));
+            if let Some(users) = users.as_object_mut() {
+                let current = users.get(user_id.as_str()).and_then(Value::as_i64).unwrap_or(0);
+                users.insert(user_id.to_string(), json!(current.max(100)));
+            }
+        } else if let Some(users) = power_override.get_mut("users").and_then(Value::as_object_mut) {
             // Creators of a version 12 room must not be listed: their power is infinite.
             users.remove(user_id.as_str());
             for creator in &additional_creators {
@@ -96,8 +102,42 @@ impl Rooms {
             })
             .await?;
         self.carry_bans(room_id, &new_room, user_id).await?;
+        self.move_aliases(room_id, &new_room, user_id, &old_state).await?;
         self.retire(room_id, &new_room, user_id).await?;
         Ok(new_room)
+    }
+
+    /// Local aliases and the canonical alias move to the replacement room.
+    async fn move_aliases(
+        &self,
+        old: &RoomId,
+        new: &RoomId,
+        user_id: &UserId,
+        old_state: &crate::storage::StateMap,
+    ) -> Result<(), RoomsError> {
+        let directory = &self.stores().directory;
+        for mut record in directory.room_aliases(old).await? {
+            directory.delete_alias(&record.alias).await?;
+            record.room_id = new.to_owned();
+            directory.create_alias(&record).await?;
+        }
+        if let Some(id) = old_state.get(&("m.room.canonical_alias".to_owned(), String::new())) {
+            let canonical = content(&self.load_pdu(id).await?);
+            for (room, value) in [(new, canonical), (old, json!({}))] {
+                let event = NewLocalEvent {
+                    sender: user_id.to_owned(),
+                    event_type: "m.room.canonical_alias".to_owned(),
+                    state_key: Some(String::new()),
+                    content: value,
+                    redacts: None,
+                    txn: None,
+                };
+                if let Err(error) = self.append(room, event).await {
+                    tracing::warn!(%room, %error, "could not move the canonical alias");
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Bans follow the room to its replacement.

@@ -125,10 +125,14 @@ async fn change(
     Ok(())
 }
 
-/// Room IDs only until aliases exist.
-fn room_id_of(id: &RoomOrAliasId) -> Result<OwnedRoomId, ApiError> {
-    OwnedRoomId::try_from(id.as_str())
-        .map_err(|_| ApiError::unsupported("joining by room alias is not supported yet"))
+/// A room ID as given, or the room a local alias points to.
+async fn room_id_of(state: &AppState, id: &RoomOrAliasId) -> Result<OwnedRoomId, ApiError> {
+    if let Ok(room_id) = OwnedRoomId::try_from(id.as_str()) {
+        return Ok(room_id);
+    }
+    let alias = ruma::RoomAliasId::parse(id.as_str())
+        .map_err(|_| ApiError::invalid_param("not a room ID or alias"))?;
+    Ok(state.rooms.resolve_alias(&alias).await?)
 }
 
 async fn join_by_id(
@@ -146,7 +150,7 @@ async fn join_by_id_or_alias(
     request: Ruma<join_room_by_id_or_alias::v3::Request>,
 ) -> Result<Json<Value>, ApiError> {
     let user = &request.requester()?.user_id;
-    let room_id = room_id_of(&request.body.room_id_or_alias)?;
+    let room_id = room_id_of(&state, &request.body.room_id_or_alias).await?;
     change(&state, &room_id, user, user, MembershipAction::Join, request.body.reason.clone()).await?;
     Ok(Json(json!({ "room_id": room_id })))
 }
@@ -156,7 +160,7 @@ async fn knock(
     request: Ruma<knock_room::v3::Request>,
 ) -> Result<Json<Value>, ApiError> {
     let user = &request.requester()?.user_id;
-    let room_id = room_id_of(&request.body.room_id_or_alias)?;
+    let room_id = room_id_of(&state, &request.body.room_id_or_alias).await?;
     change(&state, &room_id, user, user, MembershipAction::Knock, request.body.reason.clone()).await?;
     Ok(Json(json!({ "room_id": room_id })))
 }
