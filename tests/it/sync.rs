@@ -671,6 +671,31 @@ async fn long_polls_see_only_their_own_rooms(b: Backend) {
     assert!(c["rooms"]["join"].get(&carols_room).is_none(), "{c}");
 }
 
+async fn limited_incremental_sync_covers_the_gap(b: Backend) {
+    let (s, alice, bob, room) = room_with_two(b).await;
+    let (a, bt) = (&alice.access_token, &bob.access_token);
+    s.send_text(a, &room, "seen").await;
+    let since = next_batch(&s.sync(bt, None, "").await);
+    s.put_state(a, &room, "m.room.name", "", json!({ "name": "Renamed in the gap" })).await.ok();
+    for i in 0..8 {
+        s.send_text(a, &room, &format!("g{i}")).await;
+    }
+    let sync = s.sync(bt, Some(&since), &timeline_filter(3)).await;
+    let entry = &sync["rooms"]["join"][&room];
+    assert_eq!(entry["timeline"]["limited"], true, "{entry}");
+    assert_eq!(bodies(room_events(&sync, "join", &room, "timeline")), vec!["g5", "g6", "g7"]);
+    // The state at the start of the timeline includes the rename made in the gap.
+    let state = room_events(&sync, "join", &room, "state");
+    let name = state.iter().find(|e| e["type"] == "m.room.name").unwrap_or_else(|| panic!("{entry}"));
+    assert_eq!(name["content"]["name"], "Renamed in the gap");
+    // prev_batch fills the gap backwards, down to what bob had already seen.
+    let prev = entry["timeline"]["prev_batch"].as_str().expect("prev_batch");
+    let page = s.messages(bt, &room, &format!("dir=b&limit=6&from={}", enc(prev))).await;
+    let chunk = page.ok()["chunk"].as_array().unwrap();
+    assert_eq!(bodies(chunk), vec!["g4", "g3", "g2", "g1", "g0"]);
+    assert_eq!(chunk[5]["type"], "m.room.name");
+}
+
 crate::per_backend!(
     initial_sync_shows_joined_rooms,
     incremental_sync_returns_only_new_events,
@@ -690,6 +715,7 @@ crate::per_backend!(
     v12_create_event_has_a_room_id_for_clients,
     huge_sync_timeout_is_clamped,
     long_polls_see_only_their_own_rooms,
+    limited_incremental_sync_covers_the_gap,
 );
 
 /// Tests of known server bugs, ignored until fixed (run with `--ignored`).
