@@ -196,7 +196,7 @@ impl From<RoomsError> for ApiError {
             ),
             RoomsError::InvalidParam(why) => ApiError::invalid_param(why),
             RoomsError::BadJson(why) => ApiError::bad_json(why),
-            RoomsError::TooLarge(why) => Self::new(StatusCode::BAD_REQUEST, "M_TOO_LARGE", why),
+            RoomsError::TooLarge(why) => Self::new(StatusCode::PAYLOAD_TOO_LARGE, "M_TOO_LARGE", why),
             RoomsError::Unsupported(what) => ApiError::unsupported(format!("{what} is not supported yet")),
             RoomsError::Storage(error) => error.into(),
             RoomsError::Internal(message) => {

@@ -111,7 +111,7 @@ impl Rooms {
         };
         let pdu = builder
             .build(self.inner.server_name.as_str(), &self.inner.key)
-            .map_err(|e| RoomsError::BadJson(e.to_string()))?;
+            .map_err(super::append::build_error)?;
         self.authorize(tip, &pdu).await?;
         let state_after = self.persist_local(room_id, tip, &pdu, event.txn, None).await?;
         tip.advance(&pdu, state_after);
@@ -318,4 +318,15 @@ pub(super) fn relation_of(
         sender: pdu.sender().to_owned(),
         position,
     })
+}
+
+/// Size-limit failures are `M_TOO_LARGE`; any other build failure is bad input.
+pub(super) fn build_error(error: crate::events::BuildError) -> RoomsError {
+    use crate::events::BuildError;
+    use crate::events::PduError;
+    match error {
+        BuildError::Signing(stoa_federation::EventSigningError::ExceedsPduLimits(e))
+        | BuildError::Invalid(PduError::TooLarge(e)) => RoomsError::TooLarge(e.to_string()),
+        other => RoomsError::BadJson(other.to_string()),
+    }
 }

@@ -3,7 +3,6 @@
 use ruma::{EventId, RoomId, UserId};
 use serde_json::Value;
 
-use super::format::client_event;
 use super::visibility::VisibilityCheck;
 use super::{Rooms, RoomsError};
 use crate::storage::{Direction, Position};
@@ -49,8 +48,8 @@ impl Rooms {
             for stored in &page {
                 let pdu = super::append::parse_stored(stored, version)?;
                 edge = stored.position.unwrap_or(edge);
-                if check.can_see(pdu.event_id(), pdu.sender(), pdu.state_key()).await? {
-                    events.push(client_event(stored, &pdu, version));
+                if check.can_see(&pdu, stored.position).await? {
+                    events.push(self.client_event_full(stored, &pdu, version).await?);
                 }
             }
             sides.push((events, edge));

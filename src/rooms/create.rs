@@ -141,7 +141,7 @@ impl Rooms {
         };
         let pdu = builder
             .build(self.inner.server_name.as_str(), &self.inner.key)
-            .map_err(|e| RoomsError::BadJson(e.to_string()))?;
+            .map_err(super::append::build_error)?;
         let room_id = pdu.room_id().to_owned();
         let rooms = &self.stores().rooms;
         let group = rooms.reserve_state_group_ids(1).await?;
@@ -219,7 +219,8 @@ fn initial_events(request: &CreateRoom, version: RoomVersion, preset: Preset) ->
         events.push(state("m.room.name", "", json!({ "name": name })));
     }
     if let Some(topic) = &request.topic {
-        events.push(state("m.room.topic", "", json!({ "topic": topic })));
+        let rich = json!({ "m.text": [{ "body": topic, "mimetype": "text/plain" }] });
+        events.push(state("m.room.topic", "", json!({ "topic": topic, "m.topic": rich })));
     }
     for invitee in &request.invite {
         let mut content = json!({ "membership": "invite" });

@@ -105,11 +105,11 @@ impl Rooms {
         }
         let pdu = self.load_pdu(event_id).await?;
         let mut check = VisibilityCheck::new(self, room_id, user_id).await?;
-        if !check.can_see(event_id, pdu.sender(), pdu.state_key()).await? {
+        if !check.can_see(&pdu, stored.position).await? {
             // Indistinguishable from a missing event, so nothing leaks.
             return Err(RoomsError::UnknownEvent);
         }
-        Ok(client_event(&stored, &pdu, self.room_version(room_id).await?))
+        self.client_event_full(&stored, &pdu, self.room_version(room_id).await?).await
     }
 
     /// `GET /messages`: a page of visible history from `from` in `direction`, stopping
@@ -151,8 +151,8 @@ impl Rooms {
             }
             last = Some(position);
             let pdu = super::append::parse_stored(stored, version)?;
-            if check.can_see(pdu.event_id(), pdu.sender(), pdu.state_key()).await? {
-                chunk.push(client_event(stored, &pdu, version));
+            if check.can_see(&pdu, stored.position).await? {
+                chunk.push(self.client_event_full(stored, &pdu, version).await?);
             }
         }
         // No `end` once the timeline is exhausted in this direction.
@@ -173,6 +173,27 @@ impl Rooms {
             .filter_map(|member| state.get(&("m.room.member".to_owned(), member.clone())).cloned())
             .collect();
         self.client_events(room_id, ids).await
+    }
+
+    /// The client format of an event, with the full redaction event in
+    /// `unsigned.redacted_because` when it was redacted.
+    pub async fn client_event_full(
+        &self,
+        stored: &crate::storage::StoredEvent,
+        pdu: &crate::events::Pdu,
+        version: stoa_federation::RoomVersion,
+    ) -> Result<Value, RoomsError> {
+        let mut event = client_event(stored, pdu, version);
+        if let Some(redaction_id) = &stored.redacted_by
+            && let Some(redaction) = self.stores().rooms.get_event(redaction_id).await?
+        {
+            let redaction_pdu = super::append::parse_stored(&redaction, version)?;
+            let because = client_event(&redaction, &redaction_pdu, version);
+            if let Some(unsigned) = event.get_mut("unsigned").and_then(Value::as_object_mut) {
+                unsigned.insert("redacted_because".to_owned(), because);
+            }
+        }
+        Ok(event)
     }
 
     async fn client_events(

@@ -38,20 +38,20 @@ impl Rooms {
             let fits = if forward { at >= ts } else { at <= ts };
             match (forward, fits) {
                 (true, true) => {
-                    found = Some((pdu, at));
+                    found = Some((pdu, at, position));
                     high = middle;
                 }
                 (true, false) => low = position + 1,
                 (false, true) => {
-                    found = Some((pdu, at));
+                    found = Some((pdu, at, position));
                     low = position + 1;
                 }
                 (false, false) => high = middle,
             }
         }
-        let (pdu, at) = found.ok_or(RoomsError::UnknownEvent)?;
+        let (pdu, at, position) = found.ok_or(RoomsError::UnknownEvent)?;
         let mut check = VisibilityCheck::new(self, room_id, user_id).await?;
-        if !check.can_see(pdu.event_id(), pdu.sender(), pdu.state_key()).await? {
+        if !check.can_see(&pdu, Some(Position(position))).await? {
             return Err(RoomsError::UnknownEvent);
         }
         Ok((pdu.event_id().to_owned(), at))

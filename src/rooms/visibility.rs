@@ -4,17 +4,20 @@
 
 use std::collections::HashMap;
 
-use ruma::{EventId, OwnedEventId, RoomId, UserId};
+use ruma::{OwnedEventId, RoomId, UserId};
 use serde_json::Value;
 
 use super::{Rooms, RoomsError};
-use crate::storage::{StateGroupId, StateMap};
+use crate::events::Pdu;
+use crate::storage::{Position, StateGroupId, StateMap};
 
 /// Per-request memo of the facts visibility needs from each state group.
 pub struct VisibilityCheck<'a> {
     rooms: &'a Rooms,
     user_id: &'a UserId,
-    currently_joined: bool,
+    /// The user was joined before this position (forever while still joined); events
+    /// before it are `shared` history they may read.
+    joined_until: Option<Position>,
     groups: HashMap<StateGroupId, GroupFacts>,
 }
 
@@ -26,22 +29,13 @@ struct GroupFacts {
 
 impl<'a> VisibilityCheck<'a> {
     pub async fn new(rooms: &'a Rooms, room_id: &RoomId, user_id: &'a UserId) -> Result<Self, RoomsError> {
-        let current = rooms.membership_of_user(room_id, user_id).await?;
-        Ok(VisibilityCheck {
-            rooms,
-            user_id,
-            currently_joined: current.as_deref() == Some("join"),
-            groups: HashMap::new(),
-        })
+        let joined_until = joined_until(rooms, room_id, user_id).await?;
+        Ok(VisibilityCheck { rooms, user_id, joined_until, groups: HashMap::new() })
     }
 
-    /// Whether the user may see `event_id` (sent by `sender`, with `state_key`).
-    pub async fn can_see(
-        &mut self,
-        event_id: &EventId,
-        sender: &UserId,
-        state_key: Option<&str>,
-    ) -> Result<bool, RoomsError> {
+    /// Whether the user may see `pdu`, which sits at `position` in the stream.
+    pub async fn can_see(&mut self, pdu: &Pdu, position: Option<Position>) -> Result<bool, RoomsError> {
+        let (event_id, sender, state_key) = (pdu.event_id(), pdu.sender(), pdu.state_key());
         let Some((before, after)) = self.rooms.stores().rooms.event_state_groups(event_id).await? else {
             return Ok(false);
         };
@@ -54,7 +48,8 @@ impl<'a> VisibilityCheck<'a> {
         Ok(match visibility.as_str() {
             "world_readable" => true,
             _ if membership.as_deref() == Some("join") => true,
-            "shared" => self.currently_joined,
+            // The spec: visible if the user joined at any point after the event.
+            "shared" => position.zip(self.joined_until).is_some_and(|(at, until)| at < until),
             "invited" => membership.as_deref() == Some("invite"),
             _ => false,
         })
@@ -78,6 +73,32 @@ impl<'a> VisibilityCheck<'a> {
         let facts = GroupFacts { history_visibility, membership };
         self.groups.insert(group, facts.clone());
         Ok(facts)
+    }
+}
+
+/// Until when the user was joined: forever while joined; for a user who left or was
+/// banned straight from a join, the position of that leave or ban.
+async fn joined_until(
+    rooms: &Rooms,
+    room_id: &RoomId,
+    user_id: &UserId,
+) -> Result<Option<Position>, RoomsError> {
+    let store = &rooms.stores().rooms;
+    let Some(event_id) = store.current_state_event(room_id, "m.room.member", user_id.as_str()).await? else {
+        return Ok(None);
+    };
+    match rooms.membership_of_user(room_id, user_id).await?.as_deref() {
+        Some("join") => Ok(Some(Position(u64::MAX))),
+        Some("leave" | "ban") => {
+            let Some(stored) = store.get_event(&event_id).await? else { return Ok(None) };
+            let Some((before, _)) = store.event_state_groups(&event_id).await? else { return Ok(None) };
+            let state = store.state_group(before).await?.unwrap_or_default();
+            let was_joined = state_content(rooms, &state, "m.room.member", user_id.as_str())
+                .await?
+                .is_some_and(|c| c.get("membership").and_then(Value::as_str) == Some("join"));
+            Ok(if was_joined { stored.position } else { None })
+        }
+        _ => Ok(None),
     }
 }
 

@@ -10,7 +10,7 @@ use ruma::{OwnedUserId, RoomId, UserId};
 use serde_json::{Map, Value, json};
 
 use super::token::SyncToken;
-use crate::rooms::format::{client_event, stripped_state};
+use crate::rooms::format::stripped_state;
 use crate::rooms::visibility::VisibilityCheck;
 use crate::rooms::{Rooms, RoomsError};
 use crate::storage::{AccountDataStore, MembershipRecord, Position, StreamId};
@@ -232,8 +232,8 @@ impl SyncEngine {
             if pdu.state_key().is_none() && ignored.contains(pdu.sender().as_str()) {
                 continue;
             }
-            if check.can_see(pdu.event_id(), pdu.sender(), pdu.state_key()).await? {
-                events.push(client_event(stored, &pdu, version));
+            if check.can_see(&pdu, stored.position).await? {
+                events.push(self.rooms.client_event_full(stored, &pdu, version).await?);
             }
         }
         let first = in_range.first();

@@ -59,7 +59,8 @@ async fn send(
     let txn = TxnKey {
         user_id: requester.user_id.clone(),
         device_id: requester.device_id.clone(),
-        txn_id: body.txn_id.to_string(),
+        // Transaction IDs are scoped to the device and the request path.
+        txn_id: format!("send/{}/{}/{}", body.room_id, body.event_type, body.txn_id),
     };
     let content = content(&body.body)?;
     let event_type = body.event_type.to_string();
@@ -112,7 +113,7 @@ async fn redact(
     let txn = TxnKey {
         user_id: requester.user_id.clone(),
         device_id: requester.device_id.clone(),
-        txn_id: format!("redact:{}", body.txn_id),
+        txn_id: format!("redact/{}/{}/{}", body.room_id, body.event_id, body.txn_id),
     };
     let event_id = state
         .rooms
@@ -130,14 +131,35 @@ async fn event(
     Ok(Json(state.rooms.visible_event(&body.room_id, &requester.user_id, &body.event_id).await?))
 }
 
-/// Pagination tokens are `t<position>`; a sync token's events position also works.
-pub fn parse_pagination_token(token: &str) -> Result<Position, ApiError> {
+/// Pagination tokens are `t<position>` (a boundary: paging goes strictly past it). A
+/// sync token also works: it names the last event seen, so paging backward from it
+/// starts with that event and forward from it starts after it.
+pub fn parse_pagination_token(token: &str, direction: Direction) -> Result<Position, ApiError> {
     if let Some(number) = token.strip_prefix('t') {
         return number.parse().map(Position).map_err(|_| ApiError::invalid_param("invalid pagination token"));
     }
-    SyncToken::parse(token)
-        .map(|t| Position(t.get(crate::storage::StreamId::Events).0 + 1))
-        .map_err(|_| ApiError::invalid_param("invalid pagination token"))
+    let seen = SyncToken::parse(token)
+        .map(|t| t.get(crate::storage::StreamId::Events))
+        .map_err(|_| ApiError::invalid_param("invalid pagination token"))?;
+    Ok(match direction {
+        Direction::Backward => Position(seen.0 + 1),
+        Direction::Forward => seen,
+    })
+}
+
+/// Whether an event passes a room event filter's type and sender conditions.
+fn passes(filter: &ruma::api::client::filter::RoomEventFilter, event: &Value) -> bool {
+    let field = |key: &str| event.get(key).and_then(Value::as_str).unwrap_or("");
+    let kind = field("type");
+    let sender = field("sender");
+    let type_matches = |pattern: &String| match pattern.strip_suffix('*') {
+        Some(prefix) => kind.starts_with(prefix),
+        None => kind == pattern,
+    };
+    filter.types.as_ref().is_none_or(|types| types.iter().any(type_matches))
+        && !filter.not_types.iter().any(type_matches)
+        && filter.senders.as_ref().is_none_or(|senders| senders.iter().any(|s| s.as_str() == sender))
+        && !filter.not_senders.iter().any(|s| s.as_str() == sender)
 }
 
 pub fn pagination_token(position: Position) -> String {
@@ -154,15 +176,21 @@ async fn messages(
         RumaDirection::Backward => Direction::Backward,
         RumaDirection::Forward => Direction::Forward,
     };
-    let from = body.from.as_deref().map(parse_pagination_token).transpose()?;
-    let to = body.to.as_deref().map(parse_pagination_token).transpose()?;
+    let from = body.from.as_deref().map(|t| parse_pagination_token(t, direction)).transpose()?;
+    // `to` bounds the page from the other side.
+    let opposite = match direction {
+        Direction::Backward => Direction::Forward,
+        Direction::Forward => Direction::Backward,
+    };
+    let to = body.to.as_deref().map(|t| parse_pagination_token(t, opposite)).transpose()?;
     let limit = usize::try_from(u64::from(body.limit)).unwrap_or(usize::MAX);
     let mut page =
         state.rooms.messages(&body.room_id, &requester.user_id, from, to, direction, limit).await?;
     let ignored = state.accounts.ignored_users(&requester.user_id).await?;
     page.chunk.retain(|event| {
-        event.get("state_key").is_some()
-            || !event.get("sender").and_then(Value::as_str).is_some_and(|sender| ignored.contains(sender))
+        let ignored_sender = event.get("state_key").is_none()
+            && event.get("sender").and_then(Value::as_str).is_some_and(|sender| ignored.contains(sender));
+        !ignored_sender && passes(&body.filter, event)
     });
     let mut response = json!({ "chunk": page.chunk, "start": pagination_token(page.start) });
     if !body.filter.lazy_load_options.is_disabled() {
