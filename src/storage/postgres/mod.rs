@@ -14,6 +14,7 @@ mod devices;
 mod filters;
 mod migrations;
 mod profiles;
+mod relations;
 mod room_persist;
 mod rooms;
 #[cfg(test)]
