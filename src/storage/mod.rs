@@ -34,6 +34,7 @@ pub use embedded::{EmbeddedStore, Engine};
 pub use error::Error;
 pub use filters::FilterStore;
 pub use profiles::{Profile, ProfileStore};
+pub use relations::{RelationRecord, RelationStore, ThreadRecord};
 pub use rooms::{
     Direction, EventStatus, MembershipRecord, NewEvent, NewStateGroup, PersistBatch, RoomRecord, RoomStore,
     StateGroupId, StateKey, StateMap, StoredEvent, TxnKey,
@@ -52,6 +53,7 @@ pub struct Stores {
     pub uia: Arc<dyn UiaStore>,
     pub streams: Arc<dyn StreamStore>,
     pub rooms: Arc<dyn RoomStore>,
+    pub relations: Arc<dyn RelationStore>,
     /// Flushes buffered writes to durable storage; called on shutdown.
     pub lifecycle: Arc<dyn StoreLifecycle>,
 }
@@ -77,6 +79,7 @@ impl Stores {
             + UiaStore
             + StreamStore
             + RoomStore
+            + RelationStore
             + StoreLifecycle
             + 'static,
     {
@@ -89,6 +92,7 @@ impl Stores {
             uia: adapter.clone(),
             streams: adapter.clone(),
             rooms: adapter.clone(),
+            relations: adapter.clone(),
             lifecycle: adapter,
         }
     }
@@ -96,7 +100,7 @@ impl Stores {
 
 /// The schema version this build writes and understands. Stores record theirs;
 /// opening a store whose version is newer fails with [`Error::SchemaTooNew`].
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// Opens the configured backend and returns its stores.
 pub async fn open(config: &crate::config::StorageConfig) -> Result<Stores, Error> {
