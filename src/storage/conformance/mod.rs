@@ -26,6 +26,7 @@ mod devices;
 mod filters;
 mod lifecycle;
 mod profiles;
+mod relations;
 mod room_members;
 mod room_timeline;
 mod room_writes;
@@ -163,6 +164,15 @@ macro_rules! conformance_suite {
                 redaction_before_its_target,
                 state_group_ids_are_distinct_under_concurrency,
                 rooms_survive_reopen,
+            ],
+            relations: [
+                relations_page_both_ways,
+                relations_filter_by_types,
+                relation_counts_and_latest,
+                threads_by_latest_activity,
+                relations_written_with_their_events,
+                duplicate_event_keeps_one_relation,
+                relations_survive_reopen,
             ],
             lifecycle: [
                 flush_succeeds,
