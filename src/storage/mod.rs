@@ -35,6 +35,7 @@ pub use embedded::{EmbeddedStore, Engine};
 pub use error::Error;
 pub use filters::FilterStore;
 pub use profiles::{Profile, ProfileStore};
+pub use relations::{RelationRecord, RelationStore, ThreadRecord};
 pub use rooms::{
     Direction, EventStatus, MembershipRecord, NewEvent, NewStateGroup, PersistBatch, RoomRecord, RoomStore,
     StateGroupId, StateKey, StateMap, StoredEvent, TxnKey,
@@ -54,6 +55,7 @@ pub struct Stores {
     pub streams: Arc<dyn StreamStore>,
     pub rooms: Arc<dyn RoomStore>,
     pub directory: Arc<dyn DirectoryStore>,
+    pub relations: Arc<dyn RelationStore>,
     /// Flushes buffered writes to durable storage; called on shutdown.
     pub lifecycle: Arc<dyn StoreLifecycle>,
 }
@@ -80,6 +82,7 @@ impl Stores {
             + StreamStore
             + RoomStore
             + DirectoryStore
+            + RelationStore
             + StoreLifecycle
             + 'static,
     {
@@ -93,6 +96,7 @@ impl Stores {
             streams: adapter.clone(),
             rooms: adapter.clone(),
             directory: adapter.clone(),
+            relations: adapter.clone(),
             lifecycle: adapter,
         }
     }
@@ -100,7 +104,7 @@ impl Stores {
 
 /// The schema version this build writes and understands. Stores record theirs;
 /// opening a store whose version is newer fails with [`Error::SchemaTooNew`].
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// Opens the configured backend and returns its stores.
 pub async fn open(config: &crate::config::StorageConfig) -> Result<Stores, Error> {

@@ -2,10 +2,12 @@
 //! when the related event is persisted (as part of its [`super::PersistBatch`]) so
 //! `/relations`, `/threads` and bundled aggregations are range reads, not scans.
 
+use std::collections::HashSet;
+
 use async_trait::async_trait;
 use ruma::{EventId, OwnedEventId, OwnedUserId, RoomId, UserId};
 
-use super::{Direction, Error, Position};
+use super::{Direction, Error, EventStatus, PersistBatch, Position};
 
 /// One relation: `event_id` relates to `parent_id` with `rel_type`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,4 +72,34 @@ pub trait RelationStore: Send + Sync {
         before: Option<Position>,
         limit: usize,
     ) -> Result<Vec<ThreadRecord>, Error>;
+}
+
+/// The relations of `batch` that an adapter indexes: those whose event is an accepted
+/// event of the batch that this persist actually writes (`written` says whether an event
+/// ID was new rather than skipped as already stored), the first one listed per event.
+///
+/// A relation belongs to its event the way a membership record does: a retried batch
+/// must not index it twice (counts would drift), and a relation whose event is not
+/// served (soft-failed, rejected, or absent from the batch) must not surface in
+/// `/relations` either. Both adapters filter with this one function so they agree.
+pub(crate) fn relations_to_index(
+    batch: &PersistBatch,
+    written: impl Fn(&EventId) -> bool,
+) -> Vec<&RelationRecord> {
+    // An ID listed twice is stored from its first listing; its status decides.
+    let mut listed = HashSet::new();
+    let accepted: HashSet<&str> = batch
+        .events
+        .iter()
+        .filter(|event| listed.insert(event.event_id.as_str()))
+        .filter(|event| event.status == EventStatus::Accepted && event.position.is_some())
+        .map(|event| event.event_id.as_str())
+        .collect();
+    let mut seen = HashSet::new();
+    batch
+        .relations
+        .iter()
+        .filter(|relation| accepted.contains(relation.event_id.as_str()) && written(&relation.event_id))
+        .filter(|relation| seen.insert(relation.event_id.as_str()))
+        .collect()
 }

@@ -27,6 +27,7 @@ mod directory;
 mod filters;
 mod lifecycle;
 mod profiles;
+mod relations;
 mod room_members;
 mod room_timeline;
 mod room_writes;
@@ -175,6 +176,15 @@ macro_rules! conformance_suite {
                 concurrent_publishing_counts_once,
                 public_rooms_paging_and_count,
                 directory_survives_reopen,
+            ],
+            relations: [
+                relations_page_both_ways,
+                relations_filter_by_types,
+                relation_counts_and_latest,
+                threads_by_latest_activity,
+                relations_written_with_their_events,
+                duplicate_event_keeps_one_relation,
+                relations_survive_reopen,
             ],
             lifecycle: [
                 flush_succeeds,

@@ -74,10 +74,31 @@ pub(crate) enum Table {
     /// room ID → nothing: the public room directory, paged in room-ID order. Its size is
     /// kept in the `meta` table, updated in the same batch.
     PublicRooms,
+    /// parent event ID, position (u64 big-endian) → relation row: every relation of a
+    /// parent in stream order, for `/relations` without a relation type.
+    Relations,
+    /// parent, relation type, position → relation row: one type's relations in order, and
+    /// the newest of them by one reverse step.
+    RelationsByType,
+    /// parent, relation type, event type, position → relation row: `/relations` with an
+    /// event type, without skipping the other types' rows.
+    RelationsByEventType,
+    /// parent, relation type, sender, position → relation row: a sender's newest relation
+    /// (their latest edit) and "did they already react" by one reverse step.
+    RelationsBySender,
+    /// parent, relation type → how many relations (u64 big-endian), kept in the same
+    /// batch as the rows so a count never needs a scan.
+    RelationCounts,
+    /// room ID, latest position (u64 big-endian), root event ID → latest event ID: thread
+    /// roots by latest activity; a root has one entry, moved when its thread grows.
+    Threads,
+    /// root event ID → the root's current `threads` entry (room, position, latest event),
+    /// so the old entry can be found and replaced.
+    ThreadLatest,
 }
 
 impl Table {
-    pub(crate) const ALL: [Table; 28] = [
+    pub(crate) const ALL: [Table; 35] = [
         Table::Meta,
         Table::Users,
         Table::RegistrationTokens,
@@ -106,6 +127,13 @@ impl Table {
         Table::RoomAliases,
         Table::RoomAliasesByRoom,
         Table::PublicRooms,
+        Table::Relations,
+        Table::RelationsByType,
+        Table::RelationsByEventType,
+        Table::RelationsBySender,
+        Table::RelationCounts,
+        Table::Threads,
+        Table::ThreadLatest,
     ];
 
     /// The on-disk name of the table; never change one (it would orphan the data).
@@ -139,6 +167,13 @@ impl Table {
             Table::RoomAliases => "room_aliases",
             Table::RoomAliasesByRoom => "room_aliases_by_room",
             Table::PublicRooms => "public_rooms",
+            Table::Relations => "relations",
+            Table::RelationsByType => "relations_by_type",
+            Table::RelationsByEventType => "relations_by_event_type",
+            Table::RelationsBySender => "relations_by_sender",
+            Table::RelationCounts => "relation_counts",
+            Table::Threads => "threads",
+            Table::ThreadLatest => "thread_latest",
         }
     }
 

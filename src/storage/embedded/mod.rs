@@ -18,6 +18,7 @@ mod filters;
 pub(crate) mod fixture;
 mod fjall;
 mod profiles;
+mod relations;
 #[cfg(feature = "rocksdb")]
 mod rocksdb;
 mod rooms;

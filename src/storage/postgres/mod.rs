@@ -15,6 +15,7 @@ mod directory;
 mod filters;
 mod migrations;
 mod profiles;
+mod relations;
 mod room_persist;
 mod rooms;
 #[cfg(test)]

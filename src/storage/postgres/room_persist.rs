@@ -13,7 +13,8 @@ use sqlx::{PgConnection, Row};
 
 use super::column_values::{state_group_to_bigint, to_bigint};
 use super::rooms::status_to_text;
-use super::{query_failed, state_groups};
+use super::{query_failed, relations, state_groups};
+use crate::storage::relations::relations_to_index;
 use crate::storage::{Error, EventStatus, MembershipRecord, NewEvent, PersistBatch, RoomRecord, StateKey};
 
 /// Writes the whole batch in one transaction.
@@ -31,6 +32,11 @@ pub(super) async fn persist(pool: &PgPool, batch: &PersistBatch) -> Result<(), E
     } else {
         insert_events(&mut tx, batch_room(batch)?, &batch.events).await?
     };
+    // Relations belong to their events, like memberships: none for a skipped event.
+    let relations = relations_to_index(batch, |event_id| !skipped.contains(event_id.as_str()));
+    if !relations.is_empty() {
+        relations::insert(&mut tx, batch_room(batch)?, &relations).await?;
+    }
     if let Some(extremities) = &batch.forward_extremities {
         replace_forward_extremities(&mut tx, batch_room(batch)?, extremities).await?;
     }

@@ -90,13 +90,13 @@ fn state_entry_from_row(row: &PgRow) -> Result<((String, String), OwnedEventId),
 }
 
 /// A page size as a `LIMIT`; no page can be larger than `i64::MAX` rows anyway.
-fn limit_to_bigint(limit: usize) -> i64 {
+pub(super) fn limit_to_bigint(limit: usize) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX)
 }
 
 /// Where a timeline page starts, as the inclusive bound of its index range, or `None`
 /// when nothing can lie beyond `from` in that direction.
-fn timeline_bound(from: Option<Position>, direction: Direction) -> Option<i64> {
+pub(super) fn timeline_bound(from: Option<Position>, direction: Direction) -> Option<i64> {
     match (direction, from) {
         (Direction::Forward, None) => Some(0),
         (Direction::Forward, Some(from)) => from.0.checked_add(1).and_then(|next| i64::try_from(next).ok()),

@@ -11,7 +11,8 @@
 //! - an event whose ID is already stored (or appears earlier in the same batch) is
 //!   skipped with everything that belongs to it: its row (JSON, status, position), its
 //!   state-group pointers, its timeline entry, its transaction ID, the redaction it
-//!   carries, and every membership record of the batch that names it;
+//!   carries, every membership record of the batch that names it, and its relation
+//!   (so relation counts never count one event twice);
 //! - a state group whose ID exists, a room that exists, and a transaction ID that
 //!   already names an event are left as they are;
 //! - the current-state delta and the forward extremities are not per event: they are
@@ -23,8 +24,10 @@ use ruma::{OwnedEventId, RoomId};
 
 use super::super::codec::{compound_key, decode_text, encode_record, key_prefix};
 use super::super::engine::{Batch, KeyRange, KvEngine, Table};
+use super::super::relations;
 use super::events::{EventRow, StoredStatus, load_event, put_event, put_state_groups};
 use super::{StoredRoom, current_state, memberships, scan_all, state_groups, timeline, txn_key};
+use crate::storage::relations::relations_to_index;
 use crate::storage::{Error, EventStatus, NewEvent, PersistBatch, RoomRecord};
 
 /// Writes `batch` atomically; see the module documentation for what is skipped.
@@ -41,6 +44,8 @@ pub(super) fn persist(engine: &dyn KvEngine, batch: &PersistBatch) -> Result<(),
     let skipped = match room_id {
         Some(room_id) => {
             let skipped = add_events(engine, &mut writes, room_id, &batch.events)?;
+            let relations = relations_to_index(batch, |event_id| !skipped.contains(event_id));
+            relations::add_relations(engine, &mut writes, room_id, &relations)?;
             current_state::apply_delta(&mut writes, room_id, &batch.current_state_delta);
             if let Some(extremities) = &batch.forward_extremities {
                 current_state::put_extremities(&mut writes, room_id, extremities)?;
