@@ -369,51 +369,7 @@ crate::per_backend!(
     kicked_and_banned_users_lose_sight,
     visibility_is_judged_per_event,
     sync_tokens_work_as_pagination_tokens,
+    left_user_keeps_shared_history_from_before_joining,
+    messages_filter_applies,
+    forward_pagination_from_a_sync_token,
 );
-
-/// Tests of known server bugs, ignored until fixed (run with `--ignored`).
-mod bugs {
-    use crate::harness::Backend;
-
-    #[tokio::test]
-    #[ignore = "server bug: /messages dir=f from a sync token skips the first event after it"]
-    async fn fjall_forward_pagination_from_a_sync_token() {
-        super::forward_pagination_from_a_sync_token(Backend::Fjall).await
-    }
-
-    #[tokio::test]
-    #[ignore = "server bug: /messages dir=f from a sync token skips the first event after it"]
-    async fn postgres_forward_pagination_from_a_sync_token() {
-        if let Some(backend) = Backend::postgres_from_env() {
-            super::forward_pagination_from_a_sync_token(backend).await
-        }
-    }
-
-    #[tokio::test]
-    #[ignore = "server bug: /messages ignores its `filter` parameter"]
-    async fn fjall_messages_filter_applies() {
-        super::messages_filter_applies(Backend::Fjall).await
-    }
-
-    #[tokio::test]
-    #[ignore = "server bug: /messages ignores its `filter` parameter"]
-    async fn postgres_messages_filter_applies() {
-        if let Some(backend) = Backend::postgres_from_env() {
-            super::messages_filter_applies(backend).await
-        }
-    }
-
-    #[tokio::test]
-    #[ignore = "server bug: `shared` visibility needs a current join, not a join after the event"]
-    async fn fjall_left_user_keeps_shared_history_from_before_joining() {
-        super::left_user_keeps_shared_history_from_before_joining(Backend::Fjall).await
-    }
-
-    #[tokio::test]
-    #[ignore = "server bug: `shared` visibility needs a current join, not a join after the event"]
-    async fn postgres_left_user_keeps_shared_history_from_before_joining() {
-        if let Some(backend) = Backend::postgres_from_env() {
-            super::left_user_keeps_shared_history_from_before_joining(backend).await
-        }
-    }
-}

@@ -191,7 +191,7 @@ async fn oversized_types_and_keys(b: Backend) {
     let a = &alice.access_token;
     let before = s.all_messages(a, &room).await.len();
     let long = "x".repeat(256);
-    let bad = [(400, "M_TOO_LARGE"), (400, "M_BAD_JSON"), (400, "M_INVALID_PARAM")];
+    let bad = [(400, "M_TOO_LARGE"), (413, "M_TOO_LARGE"), (400, "M_BAD_JSON"), (400, "M_INVALID_PARAM")];
     s.send_event(a, &room, &long, "big-type", json!({})).await.err_one_of(&bad);
     s.put_state(a, &room, &long, "", json!({})).await.err_one_of(&bad);
     s.put_state(a, &room, "org.example.state", &long, json!({})).await.err_one_of(&bad);
@@ -363,8 +363,7 @@ async fn events_over_64_kib_are_refused(b: Backend) {
     let a = &alice.access_token;
     let before = s.all_messages(a, &room).await.len();
     let big = "x".repeat(70_000);
-    // M_TOO_LARGE is the spec's code; the strict check is in `bugs`.
-    let too_large = [(400, "M_TOO_LARGE"), (413, "M_TOO_LARGE"), (400, "M_BAD_JSON")];
+    let too_large = [(400, "M_TOO_LARGE"), (413, "M_TOO_LARGE")];
     s.send_event(a, &room, "m.room.message", "huge", text(&big)).await.err_one_of(&too_large);
     s.put_state(a, &room, "org.example.huge", "", json!({ "v": big })).await.err_one_of(&too_large);
     assert_eq!(s.all_messages(a, &room).await.len(), before, "an oversized event was persisted");
@@ -373,16 +372,6 @@ async fn events_over_64_kib_are_refused(b: Backend) {
     let fine = "y".repeat(60_000);
     s.send_event(a, &room, "m.room.message", "big-but-fine", text(&fine)).await.ok();
     assert_eq!(bodies(&s.all_messages(a, &room).await), vec![fine]);
-}
-
-/// Spec: M_TOO_LARGE "the request or entity was too large" — an event over 64 KiB.
-async fn oversized_event_is_m_too_large(b: Backend) {
-    let (s, alice, _bob, room) = room_with_two(b).await;
-    let big = "x".repeat(70_000);
-    let too_large = [(400, "M_TOO_LARGE"), (413, "M_TOO_LARGE")];
-    s.send_event(&alice.access_token, &room, "m.room.message", "huge", text(&big))
-        .await
-        .err_one_of(&too_large);
 }
 
 async fn redacting_state_keeps_it_in_state_without_content(b: Backend) {
@@ -476,51 +465,6 @@ crate::per_backend!(
     v12_power_levels_may_not_list_creators,
     concurrent_retransmissions_make_one_event,
     redaction_in_each_room_version,
+    redacted_because_is_the_whole_redaction_event,
+    transaction_ids_are_scoped_to_the_request_path,
 );
-
-/// Tests of known server bugs, ignored until fixed (run with `--ignored`).
-mod bugs {
-    use crate::harness::Backend;
-
-    #[tokio::test]
-    #[ignore = "server bug: unsigned.redacted_because is {event_id} only, not the redaction event"]
-    async fn fjall_redacted_because_is_the_whole_redaction_event() {
-        super::redacted_because_is_the_whole_redaction_event(Backend::Fjall).await
-    }
-
-    #[tokio::test]
-    #[ignore = "server bug: unsigned.redacted_because is {event_id} only, not the redaction event"]
-    async fn postgres_redacted_because_is_the_whole_redaction_event() {
-        if let Some(backend) = Backend::postgres_from_env() {
-            super::redacted_because_is_the_whole_redaction_event(backend).await
-        }
-    }
-
-    #[tokio::test]
-    #[ignore = "server bug: txnId is scoped per device only, not per request path (room, event type)"]
-    async fn fjall_transaction_ids_are_scoped_to_the_request_path() {
-        super::transaction_ids_are_scoped_to_the_request_path(Backend::Fjall).await
-    }
-
-    #[tokio::test]
-    #[ignore = "server bug: txnId is scoped per device only, not per request path (room, event type)"]
-    async fn postgres_transaction_ids_are_scoped_to_the_request_path() {
-        if let Some(backend) = Backend::postgres_from_env() {
-            super::transaction_ids_are_scoped_to_the_request_path(backend).await
-        }
-    }
-
-    #[tokio::test]
-    #[ignore = "server bug: an event over 64 KiB gets 400 M_BAD_JSON, not M_TOO_LARGE"]
-    async fn fjall_oversized_event_is_m_too_large() {
-        super::oversized_event_is_m_too_large(Backend::Fjall).await
-    }
-
-    #[tokio::test]
-    #[ignore = "server bug: an event over 64 KiB gets 400 M_BAD_JSON, not M_TOO_LARGE"]
-    async fn postgres_oversized_event_is_m_too_large() {
-        if let Some(backend) = Backend::postgres_from_env() {
-            super::oversized_event_is_m_too_large(backend).await
-        }
-    }
-}

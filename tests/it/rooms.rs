@@ -429,25 +429,12 @@ crate::per_backend!(
     identical_creates_give_distinct_rooms,
     unknown_preset_and_unsupported_fields,
     name_and_topic_override_initial_state,
+    create_room_topic_has_an_m_topic_block,
 );
 
 /// Tests of known server bugs, ignored until fixed (run with `--ignored`).
 mod bugs {
     use crate::harness::Backend;
-
-    #[tokio::test]
-    #[ignore = "server bug: createRoom's topic event lacks the m.topic text/plain block"]
-    async fn fjall_create_room_topic_has_an_m_topic_block() {
-        super::create_room_topic_has_an_m_topic_block(Backend::Fjall).await
-    }
-
-    #[tokio::test]
-    #[ignore = "server bug: createRoom's topic event lacks the m.topic text/plain block"]
-    async fn postgres_create_room_topic_has_an_m_topic_block() {
-        if let Some(backend) = Backend::postgres_from_env() {
-            super::create_room_topic_has_an_m_topic_block(backend).await
-        }
-    }
 
     #[tokio::test]
     #[ignore = "server bug: createRoom failing on an initial event leaves the half-built room joined"]
