@@ -54,8 +54,10 @@ impl Rooms {
             }
             sides.push((events, edge));
         }
-        let (after, end) = sides.pop().unwrap_or_default();
-        let (before, start) = sides.pop().unwrap_or_default();
+        let (mut after, end) = sides.pop().unwrap_or_default();
+        let (mut before, start) = sides.pop().unwrap_or_default();
+        self.add_bundles(room_id, user_id, &mut before).await?;
+        self.add_bundles(room_id, user_id, &mut after).await?;
         let state = self.state_before_as_client_events(room_id, Some(event_id)).await?;
         Ok(EventContext { event, before, after, start, end, state })
     }

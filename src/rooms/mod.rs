@@ -12,6 +12,7 @@ pub mod membership;
 pub mod power;
 pub mod queue;
 pub mod read;
+pub mod relations;
 pub mod send;
 pub mod timestamp;
 pub mod upgrade;

@@ -109,7 +109,10 @@ impl Rooms {
             // Indistinguishable from a missing event, so nothing leaks.
             return Err(RoomsError::UnknownEvent);
         }
-        self.client_event_full(&stored, &pdu, self.room_version(room_id).await?).await
+        let mut event = [self.client_event_full(&stored, &pdu, self.room_version(room_id).await?).await?];
+        self.add_bundles(room_id, user_id, &mut event).await?;
+        let [event] = event;
+        Ok(event)
     }
 
     /// `GET /messages`: a page of visible history from `from` in `direction`, stopping
@@ -155,6 +158,7 @@ impl Rooms {
                 chunk.push(self.client_event_full(stored, &pdu, version).await?);
             }
         }
+        self.add_bundles(room_id, user_id, &mut chunk).await?;
         // No `end` once the timeline is exhausted in this direction.
         let end = if page.len() < limit { None } else { last };
         Ok(MessagesPage { chunk, start, end })

@@ -236,6 +236,7 @@ impl SyncEngine {
                 events.push(self.rooms.client_event_full(stored, &pdu, version).await?);
             }
         }
+        self.rooms.add_bundles(room_id, user_id, &mut events).await?;
         let first = in_range.first();
         let prev_batch = first.and_then(|e| e.position).map_or(upto.0 + 1, |p| p.0);
         Ok(Timeline {

@@ -9,6 +9,7 @@ mod discovery;
 mod filters;
 mod profile;
 mod register;
+mod relations;
 mod room_events;
 mod rooms;
 mod session;
@@ -35,5 +36,6 @@ pub fn routes(router: Router<AppState>) -> Router<AppState> {
     let router = sync::routes(router);
     let router = tags::routes(router);
     let router = directory::routes(router);
+    let router = relations::routes(router);
     filters::routes(router)
 }
