@@ -11,6 +11,6 @@ pub struct LoggingConfig {
 
 impl Default for LoggingConfig {
     fn default() -> Self {
-        LoggingConfig { filter: "info".to_owned() }
+        LoggingConfig { filter: "info,ruma_state_res=warn".to_owned() }
     }
 }

@@ -90,13 +90,35 @@ impl Rooms {
             events.insert(2.min(events.len()), canonical);
         }
         for event in events {
-            self.append_in_turn(&room_id, &mut tip, event).await?;
+            if let Err(error) = self.append_in_turn(&room_id, &mut tip, event).await {
+                self.abandon(&room_id, &mut tip, &request.creator).await;
+                return Err(error);
+            }
         }
         if request.public {
             self.stores().directory.set_room_public(&room_id, true).await?;
         }
         tracing::info!(room = %room_id, creator = %request.creator, version = version.as_str(), "room created");
         Ok(room_id)
+    }
+
+    /// A createRoom that failed part-way leaves the creator out of the half-built room,
+    /// so it never shows up as one of their rooms.
+    async fn abandon(&self, room_id: &RoomId, tip: &mut RoomTip, creator: &OwnedUserId) {
+        let leave = NewLocalEvent {
+            sender: creator.clone(),
+            event_type: "m.room.member".to_owned(),
+            state_key: Some(creator.to_string()),
+            content: json!({ "membership": "leave" }),
+            redacts: None,
+            txn: None,
+        };
+        if let Err(error) = self.append_in_turn(room_id, tip, leave).await {
+            tracing::warn!(room = %room_id, %error, "could not leave a half-built room");
+        }
+        if let Err(error) = self.stores().directory.set_room_public(room_id, false).await {
+            tracing::warn!(room = %room_id, %error, "could not unpublish a half-built room");
+        }
     }
 
     /// Builds and persists the create event; returns the room and its first tip.
