@@ -430,23 +430,5 @@ crate::per_backend!(
     unknown_preset_and_unsupported_fields,
     name_and_topic_override_initial_state,
     create_room_topic_has_an_m_topic_block,
+    failing_create_leaves_no_room,
 );
-
-/// Tests of known server bugs, ignored until fixed (run with `--ignored`).
-mod bugs {
-    use crate::harness::Backend;
-
-    #[tokio::test]
-    #[ignore = "server bug: createRoom failing on an initial event leaves the half-built room joined"]
-    async fn fjall_failing_create_leaves_no_room() {
-        super::failing_create_leaves_no_room(Backend::Fjall).await
-    }
-
-    #[tokio::test]
-    #[ignore = "server bug: createRoom failing on an initial event leaves the half-built room joined"]
-    async fn postgres_failing_create_leaves_no_room() {
-        if let Some(backend) = Backend::postgres_from_env() {
-            super::failing_create_leaves_no_room(backend).await
-        }
-    }
-}
