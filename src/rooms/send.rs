@@ -101,6 +101,11 @@ impl Rooms {
         Ok(self.append(room_id, event).await?.event_id().to_owned())
     }
 
+    /// The transaction an event was sent with, if any.
+    pub async fn event_transaction(&self, event_id: &EventId) -> Result<Option<TxnKey>, RoomsError> {
+        Ok(self.stores().rooms.event_txn(event_id).await?)
+    }
+
     /// The room's current power levels and creators.
     pub async fn power_levels(&self, room_id: &RoomId) -> Result<PowerLevels, RoomsError> {
         let rooms = &self.stores().rooms;
@@ -120,6 +125,22 @@ impl Rooms {
         let version = super::append::parse_version(&record.room_version)?;
         Ok(PowerLevels::new(content, creators, version.rules().creators_have_infinite_power))
     }
+}
+
+/// A transaction ID scoped to its request path, as the spec scopes them: a JSON array
+/// of the endpoint, the path parameters and the client's ID (unambiguous whatever the
+/// parts contain); [`client_txn_id`] recovers the client's part.
+pub fn scoped_txn_id(endpoint: &str, path: &[&str], txn_id: &str) -> String {
+    let mut parts = vec![endpoint];
+    parts.extend_from_slice(path);
+    parts.push(txn_id);
+    serde_json::to_string(&parts).unwrap_or_default()
+}
+
+/// The client's transaction ID inside a scoped one.
+pub fn client_txn_id(scoped: &str) -> Option<String> {
+    let parts: Vec<String> = serde_json::from_str(scoped).ok()?;
+    parts.last().cloned()
 }
 
 fn check_type(event_type: &str) -> Result<(), RoomsError> {

@@ -104,7 +104,7 @@ impl Stores {
 
 /// The schema version this build writes and understands. Stores record theirs;
 /// opening a store whose version is newer fails with [`Error::SchemaTooNew`].
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// Opens the configured backend and returns its stores.
 pub async fn open(config: &crate::config::StorageConfig) -> Result<Stores, Error> {

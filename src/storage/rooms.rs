@@ -175,6 +175,9 @@ pub trait RoomStore: Send + Sync {
     ) -> Result<Vec<StoredEvent>, Error>;
 
     async fn txn_event(&self, txn: &TxnKey) -> Result<Option<OwnedEventId>, Error>;
+    /// The transaction an event was sent with, if it was (the reverse of `txn_event`),
+    /// so a sender's own device can be told which local echo an event answers.
+    async fn event_txn(&self, event_id: &EventId) -> Result<Option<TxnKey>, Error>;
 
     /// The user's current membership in every room they have one in, ordered by room ID.
     async fn user_memberships(&self, user_id: &UserId) -> Result<Vec<MembershipRecord>, Error>;

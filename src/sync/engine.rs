@@ -32,6 +32,8 @@ const STRIPPED_STATE: [&str; 7] = [
 /// A parsed sync request.
 pub struct SyncRequest {
     pub user_id: OwnedUserId,
+    /// The syncing device: its own events carry `unsigned.transaction_id`.
+    pub device_id: ruma::OwnedDeviceId,
     pub since: Option<SyncToken>,
     pub timeout: Duration,
     pub full_state: bool,
@@ -153,8 +155,9 @@ impl SyncEngine {
         {
             return Ok(None);
         }
-        let timeline =
+        let mut timeline =
             self.timeline(room_id, &request.user_id, after, upto, request.timeline_limit, ignored).await?;
+        self.add_transaction_ids(&mut timeline.events, request).await?;
         if !whole_room && timeline.events.is_empty() && account_data.is_empty() {
             return Ok(None);
         }
@@ -284,6 +287,34 @@ impl SyncEngine {
         }
         let invite = self.rooms.load_pdu(&membership.event_id).await?;
         Ok(ignored.contains(invite.sender().as_str()))
+    }
+}
+
+impl SyncEngine {
+    /// Marks the syncing device's own events with the transaction ID it sent them with.
+    async fn add_transaction_ids(
+        &self,
+        events: &mut [Value],
+        request: &SyncRequest,
+    ) -> Result<(), RoomsError> {
+        for event in events.iter_mut() {
+            if event.get("sender").and_then(Value::as_str) != Some(request.user_id.as_str()) {
+                continue;
+            }
+            let Some(event_id) =
+                event.get("event_id").and_then(Value::as_str).and_then(|id| ruma::EventId::parse(id).ok())
+            else {
+                continue;
+            };
+            let Some(txn) = self.rooms.event_transaction(&event_id).await? else { continue };
+            if txn.device_id == request.device_id
+                && let Some(txn_id) = crate::rooms::send::client_txn_id(&txn.txn_id)
+                && let Some(unsigned) = event.get_mut("unsigned").and_then(Value::as_object_mut)
+            {
+                unsigned.insert("transaction_id".to_owned(), Value::String(txn_id));
+            }
+        }
+        Ok(())
     }
 }
 

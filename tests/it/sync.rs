@@ -716,23 +716,5 @@ crate::per_backend!(
     huge_sync_timeout_is_clamped,
     long_polls_see_only_their_own_rooms,
     limited_incremental_sync_covers_the_gap,
+    own_events_carry_their_transaction_id,
 );
-
-/// Tests of known server bugs, ignored until fixed (run with `--ignored`).
-mod bugs {
-    use crate::harness::Backend;
-
-    #[tokio::test]
-    #[ignore = "server bug: own events in /sync lack unsigned.transaction_id"]
-    async fn fjall_own_events_carry_their_transaction_id() {
-        super::own_events_carry_their_transaction_id(Backend::Fjall).await
-    }
-
-    #[tokio::test]
-    #[ignore = "server bug: own events in /sync lack unsigned.transaction_id"]
-    async fn postgres_own_events_carry_their_transaction_id() {
-        if let Some(backend) = Backend::postgres_from_env() {
-            super::own_events_carry_their_transaction_id(backend).await
-        }
-    }
-}

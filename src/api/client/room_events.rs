@@ -60,7 +60,11 @@ async fn send(
         user_id: requester.user_id.clone(),
         device_id: requester.device_id.clone(),
         // Transaction IDs are scoped to the device and the request path.
-        txn_id: format!("send/{}/{}/{}", body.room_id, body.event_type, body.txn_id),
+        txn_id: crate::rooms::send::scoped_txn_id(
+            "send",
+            &[body.room_id.as_str(), &body.event_type.to_string()],
+            body.txn_id.as_str(),
+        ),
     };
     let content = content(&body.body)?;
     let event_type = body.event_type.to_string();
@@ -113,7 +117,11 @@ async fn redact(
     let txn = TxnKey {
         user_id: requester.user_id.clone(),
         device_id: requester.device_id.clone(),
-        txn_id: format!("redact/{}/{}/{}", body.room_id, body.event_id, body.txn_id),
+        txn_id: crate::rooms::send::scoped_txn_id(
+            "redact",
+            &[body.room_id.as_str(), body.event_id.as_str()],
+            body.txn_id.as_str(),
+        ),
     };
     let event_id = state
         .rooms

@@ -52,6 +52,7 @@ async fn sync(
         .clamp(1, 1000);
     let sync_request = SyncRequest {
         user_id: requester.user_id.clone(),
+        device_id: requester.device_id.clone(),
         since,
         timeout: body.timeout.unwrap_or(Duration::ZERO),
         full_state: body.full_state,

@@ -77,6 +77,12 @@ pub(crate) async fn txn_ids_map_to_their_event(fixture: Fixture) {
     assert_eq!(rooms.txn_event(&txn("PHONE", "m2")).await.unwrap(), None);
     let bob = TxnKey { user_id: user_id("@bob:example.org"), ..txn("PHONE", "m1") };
     assert_eq!(rooms.txn_event(&bob).await.unwrap(), None, "per user");
+    // And back: each event knows the transaction it was sent with.
+    assert_eq!(rooms.event_txn(&sent.event_id).await.unwrap(), Some(txn("PHONE", "m1")));
+    assert_eq!(rooms.event_txn(&event_id("laptop")).await.unwrap(), Some(txn("LAPTOP", "m1")));
+    let plain = message(&room.room_id, "plain", 6, room.state);
+    rooms.persist(&events_batch(&room.room_id, vec![plain.clone()])).await.unwrap();
+    assert_eq!(rooms.event_txn(&plain.event_id).await.unwrap(), None, "sent without a transaction");
 }
 
 async fn redacted_by(fixture: &Fixture, name: &str) -> Option<ruma::OwnedEventId> {

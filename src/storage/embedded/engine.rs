@@ -53,6 +53,9 @@ pub(crate) enum Table {
     ForwardExtremities,
     /// user ID, device ID, transaction ID → event ID.
     Txns,
+    /// event ID → the transaction it was sent with (JSON `[user, device, txn]`), for
+    /// `unsigned.transaction_id` on the sender's own device.
+    EventTxns,
     /// room ID, user ID → current membership record.
     RoomMembers,
     /// room ID, membership, user ID → current membership record: members by kind
@@ -98,7 +101,7 @@ pub(crate) enum Table {
 }
 
 impl Table {
-    pub(crate) const ALL: [Table; 35] = [
+    pub(crate) const ALL: [Table; 36] = [
         Table::Meta,
         Table::Users,
         Table::RegistrationTokens,
@@ -119,6 +122,7 @@ impl Table {
         Table::CurrentState,
         Table::ForwardExtremities,
         Table::Txns,
+        Table::EventTxns,
         Table::RoomMembers,
         Table::RoomMembersByMembership,
         Table::UserRooms,
@@ -159,6 +163,7 @@ impl Table {
             Table::CurrentState => "current_state",
             Table::ForwardExtremities => "forward_extremities",
             Table::Txns => "txns",
+            Table::EventTxns => "event_txns",
             Table::RoomMembers => "room_members",
             Table::RoomMembersByMembership => "room_members_by_membership",
             Table::UserRooms => "user_rooms",

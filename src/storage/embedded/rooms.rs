@@ -185,6 +185,22 @@ impl RoomStore for EmbeddedStore {
         .await
     }
 
+    async fn event_txn(&self, event_id: &EventId) -> Result<Option<TxnKey>, Error> {
+        let key = event_id.as_bytes().to_vec();
+        self.run(move |engine| {
+            let Some(bytes) = engine.get(Table::EventTxns, &key)? else {
+                return Ok(None);
+            };
+            let [user, device, txn]: [String; 3] = serde_json::from_slice(&bytes)
+                .map_err(|error| Error::Corrupt(format!("an event's transaction is unreadable: {error}")))?;
+            let user_id = OwnedUserId::try_from(user).map_err(|error| {
+                Error::Corrupt(format!("an event's transaction names an invalid user: {error}"))
+            })?;
+            Ok(Some(TxnKey { user_id, device_id: device.into(), txn_id: txn }))
+        })
+        .await
+    }
+
     async fn user_memberships(&self, user_id: &UserId) -> Result<Vec<MembershipRecord>, Error> {
         let user_id = user_id.to_owned();
         self.run(move |engine| memberships::of_user(engine, &user_id)).await

@@ -269,6 +269,22 @@ impl RoomStore for PostgresStore {
         event_id_from_text(row.try_get("event_id").map_err(query_failed(doing))?).map(Some)
     }
 
+    async fn event_txn(&self, event_id: &EventId) -> Result<Option<TxnKey>, Error> {
+        let doing = "reading an event's transaction ID";
+        let row = sqlx::query("SELECT user_id, device_id, txn_id FROM txn_ids WHERE event_id = $1 LIMIT 1")
+            .bind(event_id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query_failed(doing))?;
+        let Some(row) = row else { return Ok(None) };
+        let user: String = row.try_get("user_id").map_err(query_failed(doing))?;
+        let device: String = row.try_get("device_id").map_err(query_failed(doing))?;
+        let txn_id: String = row.try_get("txn_id").map_err(query_failed(doing))?;
+        let user_id = ruma::OwnedUserId::try_from(user)
+            .map_err(|error| Error::Corrupt(format!("a transaction names an invalid user: {error}")))?;
+        Ok(Some(TxnKey { user_id, device_id: device.into(), txn_id }))
+    }
+
     async fn user_memberships(&self, user_id: &UserId) -> Result<Vec<MembershipRecord>, Error> {
         let rows = sqlx::query(
             "SELECT room_id, user_id, membership, event_id, position FROM memberships \

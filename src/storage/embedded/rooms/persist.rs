@@ -133,6 +133,10 @@ fn add_event_parts(
         // The first event of a transaction ID stays its event.
         if !txns.contains(&key) && engine.get(Table::Txns, &key)?.is_none() {
             writes.put(Table::Txns, key.clone(), event.event_id.as_bytes().to_vec());
+            let reverse =
+                serde_json::to_vec(&[txn.user_id.as_str(), txn.device_id.as_str(), txn.txn_id.as_str()])
+                    .map_err(|e| Error::Backend(e.to_string()))?;
+            writes.put(Table::EventTxns, event.event_id.as_bytes().to_vec(), reverse);
             txns.insert(key);
         }
     }
