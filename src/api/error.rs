@@ -176,6 +176,9 @@ impl From<RoomsError> for ApiError {
         match error {
             RoomsError::UnknownRoom => ApiError::not_found("unknown room"),
             RoomsError::UnknownEvent => ApiError::not_found("event not found"),
+            RoomsError::StillInRoom => {
+                Self::new(StatusCode::BAD_REQUEST, "M_UNKNOWN", "leave the room before forgetting it")
+            }
             RoomsError::UnknownAlias => ApiError::not_found("room alias not found"),
             RoomsError::RoomAliasTaken => {
                 Self::new(StatusCode::BAD_REQUEST, "M_ROOM_IN_USE", "the requested room alias is taken")

@@ -83,6 +83,10 @@ impl Rooms {
             txn: None,
         };
         let pdu = self.append(room_id, event).await?;
+        if matches!(action, MembershipAction::Join | MembershipAction::Invite | MembershipAction::Knock) {
+            // Back in the room (or invited back): it is no longer forgotten.
+            self.stores().moderation.set_room_forgotten(target, room_id, false).await?;
+        }
         Ok(pdu.event_id().to_owned())
     }
 

@@ -9,6 +9,7 @@ pub mod directory;
 pub mod format;
 pub mod members;
 pub mod membership;
+pub mod moderation;
 pub mod power;
 pub mod queue;
 pub mod read;
@@ -39,6 +40,8 @@ pub enum RoomsError {
     AliasInUse,
     #[error("alias does not point to this room: {0}")]
     BadAlias(String),
+    #[error("the user is still in the room")]
+    StillInRoom,
     #[error("unknown event")]
     UnknownEvent,
     #[error("not allowed: {0}")]

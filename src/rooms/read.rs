@@ -128,11 +128,8 @@ impl Rooms {
     ) -> Result<MessagesPage, RoomsError> {
         let version = self.room_version(room_id).await?;
         let mut check = VisibilityCheck::new(self, room_id, user_id).await?;
-        if self.membership_of_user(room_id, user_id).await?.is_none()
-            && self.visible_state(room_id, user_id).await.is_err()
-        {
-            return Err(RoomsError::Forbidden("you are not a member of this room".to_owned()));
-        }
+        // Refuses non-members of non-world-readable rooms and rooms the user forgot.
+        self.visible_state(room_id, user_id).await?;
         let limit = limit.clamp(1, MAX_PAGE);
         let page = self.stores().rooms.timeline(room_id, from, direction, limit).await?;
         let start = from.unwrap_or(match direction {

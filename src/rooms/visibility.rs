@@ -131,6 +131,9 @@ impl Rooms {
         };
         match (membership.as_deref(), member_event) {
             (Some("join"), _) => Ok(rooms.current_state(room_id).await?),
+            (Some("leave" | "ban"), Some(_)) if self.is_forgotten(room_id, user_id).await? => {
+                Err(RoomsError::Forbidden("you forgot this room".to_owned()))
+            }
             (Some("leave" | "ban"), Some(id)) => {
                 let groups = rooms.event_state_groups(&id).await?;
                 let group = groups.map(|(_, after)| after).ok_or(RoomsError::UnknownEvent)?;

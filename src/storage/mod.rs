@@ -11,6 +11,7 @@ pub mod devices;
 pub mod directory;
 pub mod error;
 pub mod filters;
+pub mod moderation;
 pub mod profiles;
 pub mod relations;
 pub mod rooms;
@@ -34,6 +35,7 @@ pub use directory::{AliasRecord, DirectoryStore};
 pub use embedded::{EmbeddedStore, Engine};
 pub use error::Error;
 pub use filters::FilterStore;
+pub use moderation::{ModerationStore, ReportRecord};
 pub use profiles::{Profile, ProfileStore};
 pub use relations::{RelationRecord, RelationStore, ThreadRecord};
 pub use rooms::{
@@ -51,6 +53,7 @@ pub struct Stores {
     pub profiles: Arc<dyn ProfileStore>,
     pub account_data: Arc<dyn AccountDataStore>,
     pub filters: Arc<dyn FilterStore>,
+    pub moderation: Arc<dyn ModerationStore>,
     pub uia: Arc<dyn UiaStore>,
     pub streams: Arc<dyn StreamStore>,
     pub rooms: Arc<dyn RoomStore>,
@@ -78,6 +81,7 @@ impl Stores {
             + ProfileStore
             + AccountDataStore
             + FilterStore
+            + ModerationStore
             + UiaStore
             + StreamStore
             + RoomStore
@@ -92,6 +96,7 @@ impl Stores {
             profiles: adapter.clone(),
             account_data: adapter.clone(),
             filters: adapter.clone(),
+            moderation: adapter.clone(),
             uia: adapter.clone(),
             streams: adapter.clone(),
             rooms: adapter.clone(),
@@ -104,7 +109,7 @@ impl Stores {
 
 /// The schema version this build writes and understands. Stores record theirs;
 /// opening a store whose version is newer fails with [`Error::SchemaTooNew`].
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 /// Opens the configured backend and returns its stores.
 pub async fn open(config: &crate::config::StorageConfig) -> Result<Stores, Error> {

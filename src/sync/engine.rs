@@ -111,7 +111,9 @@ impl SyncEngine {
                 "knock" if is_new => {
                     Some(json!({ "knock_state": { "events": self.stripped(&membership).await? } }))
                 }
-                "leave" | "ban" if is_new && since.is_some() => {
+                "leave" | "ban"
+                    if is_new && since.is_some() && !self.rooms.is_forgotten(&room_id, user).await? =>
+                {
                     Some(self.left_room(request, &membership, upto_events, &ignored).await?)
                 }
                 _ => None,

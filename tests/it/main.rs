@@ -16,6 +16,7 @@ mod filters;
 mod history;
 mod login;
 mod membership;
+mod moderation;
 mod profile;
 mod rate_limits;
 mod register;

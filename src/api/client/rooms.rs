@@ -5,10 +5,10 @@ use axum::extract::State;
 use axum::{Json, Router};
 use ruma::api::client::knock::knock_room;
 use ruma::api::client::membership::{
-    ban_user, invite_user, join_room_by_id, join_room_by_id_or_alias, joined_rooms, kick_user, leave_room,
-    unban_user,
+    ban_user, forget_room, invite_user, join_room_by_id, join_room_by_id_or_alias, joined_rooms, kick_user,
+    leave_room, unban_user,
 };
-use ruma::api::client::room::{Visibility, create_room, upgrade_room};
+use ruma::api::client::room::{Visibility, create_room, report_content, report_room, upgrade_room};
 use ruma::{OwnedRoomId, RoomId, RoomOrAliasId, UserId};
 use serde_json::{Map, Value, json};
 
@@ -29,6 +29,9 @@ pub fn routes(router: Router<AppState>) -> Router<AppState> {
     let router = route::<kick_user::v3::Request, _, _>(router, kick);
     let router = route::<ban_user::v3::Request, _, _>(router, ban);
     let router = route::<upgrade_room::v3::Request, _, _>(router, upgrade);
+    let router = route::<forget_room::v3::Request, _, _>(router, forget);
+    let router = route::<report_content::v3::Request, _, _>(router, report_event);
+    let router = route::<report_room::v3::Request, _, _>(router, report_room);
     route::<unban_user::v3::Request, _, _>(router, unban)
 }
 
@@ -237,4 +240,33 @@ async fn upgrade(
         .upgrade(&body.room_id, user, body.new_version.as_str(), body.additional_creators.clone())
         .await?;
     Ok(Json(json!({ "replacement_room": new_room })))
+}
+
+async fn forget(
+    State(state): State<AppState>,
+    request: Ruma<forget_room::v3::Request>,
+) -> Result<Json<Value>, ApiError> {
+    let user = &request.requester()?.user_id;
+    state.rooms.forget(&request.body.room_id, user).await?;
+    Ok(Json(json!({})))
+}
+
+async fn report_event(
+    State(state): State<AppState>,
+    request: Ruma<report_content::v3::Request>,
+) -> Result<Json<Value>, ApiError> {
+    let user = &request.requester()?.user_id;
+    let body = &request.body;
+    state.rooms.report(&body.room_id, user, Some(&body.event_id), body.reason.clone()).await?;
+    Ok(Json(json!({})))
+}
+
+async fn report_room(
+    State(state): State<AppState>,
+    request: Ruma<report_room::v3::Request>,
+) -> Result<Json<Value>, ApiError> {
+    let user = &request.requester()?.user_id;
+    let body = &request.body;
+    state.rooms.report(&body.room_id, user, None, Some(body.reason.clone())).await?;
+    Ok(Json(json!({})))
 }

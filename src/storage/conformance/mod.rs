@@ -26,6 +26,7 @@ mod devices;
 mod directory;
 mod filters;
 mod lifecycle;
+mod moderation;
 mod profiles;
 mod relations;
 mod room_members;
@@ -124,6 +125,11 @@ macro_rules! conformance_suite {
             filters: [
                 put_and_get_filter,
                 put_filter_again_is_harmless,
+            ],
+            moderation: [
+                forgetting_is_per_user_and_room,
+                reports_are_listed_newest_first,
+                moderation_survives_reopen,
             ],
             uia: [
                 put_get_session,

@@ -56,6 +56,10 @@ pub(crate) enum Table {
     /// event ID → the transaction it was sent with (JSON `[user, device, txn]`), for
     /// `unsigned.transaction_id` on the sender's own device.
     EventTxns,
+    /// user ID, room ID → nothing: rooms the user forgot.
+    ForgottenRooms,
+    /// received time, nonce → report JSON: reports to the operators, newest last.
+    Reports,
     /// room ID, user ID → current membership record.
     RoomMembers,
     /// room ID, membership, user ID → current membership record: members by kind
@@ -101,7 +105,7 @@ pub(crate) enum Table {
 }
 
 impl Table {
-    pub(crate) const ALL: [Table; 36] = [
+    pub(crate) const ALL: [Table; 38] = [
         Table::Meta,
         Table::Users,
         Table::RegistrationTokens,
@@ -123,6 +127,8 @@ impl Table {
         Table::ForwardExtremities,
         Table::Txns,
         Table::EventTxns,
+        Table::ForgottenRooms,
+        Table::Reports,
         Table::RoomMembers,
         Table::RoomMembersByMembership,
         Table::UserRooms,
@@ -164,6 +170,8 @@ impl Table {
             Table::ForwardExtremities => "forward_extremities",
             Table::Txns => "txns",
             Table::EventTxns => "event_txns",
+            Table::ForgottenRooms => "forgotten_rooms",
+            Table::Reports => "reports",
             Table::RoomMembers => "room_members",
             Table::RoomMembersByMembership => "room_members_by_membership",
             Table::UserRooms => "user_rooms",

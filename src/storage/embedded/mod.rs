@@ -17,6 +17,7 @@ mod filters;
 #[cfg(test)]
 pub(crate) mod fixture;
 mod fjall;
+mod moderation;
 mod profiles;
 mod relations;
 #[cfg(feature = "rocksdb")]

@@ -24,6 +24,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 3, sql: include_str!("migrations/0003_directory.sql") },
     Migration { version: 4, sql: include_str!("migrations/0004_relations.sql") },
     Migration { version: 5, sql: include_str!("migrations/0005_event_txns.sql") },
+    Migration { version: 6, sql: include_str!("migrations/0006_moderation.sql") },
 ];
 
 /// The advisory lock every migrating process takes ("stoamigr" in ASCII); any constant

@@ -14,6 +14,7 @@ mod devices;
 mod directory;
 mod filters;
 mod migrations;
+mod moderation;
 mod profiles;
 mod relations;
 mod room_persist;
