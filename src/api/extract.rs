@@ -86,7 +86,7 @@ where
         let mut path_args: Vec<String> = path_params.iter().map(|(_, value)| value.to_owned()).collect();
         // Some paths end in an empty segment (`/state/m.room.topic/` or without the
         // slash): ruma still expects every parameter, so the missing ones are empty.
-        let expected = T::PATH_BUILDER.all_paths().first().map_or(0, |path| path.matches('{').count());
+        let expected = T::PATH_BUILDER.parameter_count();
         while path_args.len() < expected {
             path_args.push(String::new());
         }

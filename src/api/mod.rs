@@ -121,9 +121,20 @@ where
 /// Every path ruma knows for an endpoint (legacy r0, v3, unstable).
 pub trait EndpointPaths {
     fn all_paths(&self) -> Vec<&'static str>;
+    /// How many parameters each of the paths has (they all have the same).
+    fn parameter_count(&self) -> usize;
 }
 
 impl EndpointPaths for VersionHistory {
+    fn parameter_count(&self) -> usize {
+        let any = self
+            .stable_paths()
+            .map(|(_, path)| path)
+            .chain(self.unstable_paths().map(|(_, path)| path))
+            .next();
+        any.map_or(0, |path| path.matches('{').count())
+    }
+
     fn all_paths(&self) -> Vec<&'static str> {
         let mut paths: Vec<&'static str> = self
             .stable_paths()
@@ -137,6 +148,10 @@ impl EndpointPaths for VersionHistory {
 }
 
 impl EndpointPaths for SinglePath {
+    fn parameter_count(&self) -> usize {
+        self.path().matches('{').count()
+    }
+
     fn all_paths(&self) -> Vec<&'static str> {
         vec![self.path()]
     }

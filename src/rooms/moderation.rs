@@ -38,7 +38,7 @@ impl Rooms {
         reason: Option<String>,
     ) -> Result<(), RoomsError> {
         let visible = match event_id {
-            Some(event_id) => self.visible_event(room_id, user_id, event_id).await.map(drop),
+            Some(event_id) => self.check_event_visible(room_id, user_id, event_id).await.map(drop),
             None => self.visible_state(room_id, user_id).await.map(drop),
         };
         match visible {

@@ -92,27 +92,37 @@ impl Rooms {
         Ok(joined)
     }
 
-    /// `GET /rooms/{roomId}/event/{eventId}`.
+    /// `GET /rooms/{roomId}/event/{eventId}`: the event formatted, with its aggregations.
     pub async fn visible_event(
         &self,
         room_id: &RoomId,
         user_id: &UserId,
         event_id: &EventId,
     ) -> Result<Value, RoomsError> {
-        let stored = self.stores().rooms.get_event(event_id).await?.ok_or(RoomsError::UnknownEvent)?;
-        if stored.room_id != room_id || stored.position.is_none() {
-            return Err(RoomsError::UnknownEvent);
-        }
-        let pdu = self.load_pdu(event_id).await?;
-        let mut check = VisibilityCheck::new(self, room_id, user_id).await?;
-        if !check.can_see(&pdu, stored.position).await? {
-            // Indistinguishable from a missing event, so nothing leaks.
-            return Err(RoomsError::UnknownEvent);
-        }
+        let (stored, pdu) = self.check_event_visible(room_id, user_id, event_id).await?;
         let mut event = [self.client_event_full(&stored, &pdu, self.room_version(room_id).await?).await?];
         self.add_bundles(room_id, user_id, &mut event).await?;
         let [event] = event;
         Ok(event)
+    }
+
+    /// The event if the user may see it; otherwise it looks missing, so nothing leaks.
+    pub async fn check_event_visible(
+        &self,
+        room_id: &RoomId,
+        user_id: &UserId,
+        event_id: &EventId,
+    ) -> Result<(crate::storage::StoredEvent, crate::events::Pdu), RoomsError> {
+        let stored = self.stores().rooms.get_event(event_id).await?.ok_or(RoomsError::UnknownEvent)?;
+        if stored.room_id != room_id || stored.position.is_none() {
+            return Err(RoomsError::UnknownEvent);
+        }
+        let pdu = super::append::parse_stored(&stored, self.room_version(room_id).await?)?;
+        let mut check = VisibilityCheck::new(self, room_id, user_id).await?;
+        if !check.can_see(&pdu, stored.position).await? {
+            return Err(RoomsError::UnknownEvent);
+        }
+        Ok((stored, pdu))
     }
 
     /// `GET /messages`: a page of visible history from `from` in `direction`, stopping

@@ -40,7 +40,7 @@ impl Rooms {
         query: RelationsQuery<'_>,
     ) -> Result<RelationsPage, RoomsError> {
         // The parent must itself be visible, or the relations would leak its existence.
-        self.visible_event(room_id, user_id, query.parent).await?;
+        self.check_event_visible(room_id, user_id, query.parent).await?;
         let limit = query.limit.clamp(1, MAX_RELATIONS_PAGE);
         let records = self
             .stores()

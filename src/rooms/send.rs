@@ -127,14 +127,23 @@ impl Rooms {
     }
 }
 
-/// A transaction ID scoped to its request path, as the spec scopes them: a JSON array
-/// of the endpoint, the path parameters and the client's ID (unambiguous whatever the
-/// parts contain); [`client_txn_id`] recovers the client's part.
-pub fn scoped_txn_id(endpoint: &str, path: &[&str], txn_id: &str) -> String {
+/// A device's transaction scoped to its request path, as the spec scopes them: the ID is
+/// a JSON array of the endpoint, the path parameters and the client's ID (unambiguous
+/// whatever the parts contain); [`client_txn_id`] recovers the client's part.
+pub fn scoped_txn(
+    requester: &crate::accounts::Requester,
+    endpoint: &str,
+    path: &[&str],
+    txn_id: &str,
+) -> TxnKey {
     let mut parts = vec![endpoint];
     parts.extend_from_slice(path);
     parts.push(txn_id);
-    serde_json::to_string(&parts).unwrap_or_default()
+    TxnKey {
+        user_id: requester.user_id.clone(),
+        device_id: requester.device_id.clone(),
+        txn_id: serde_json::to_string(&parts).unwrap_or_default(),
+    }
 }
 
 /// The client's transaction ID inside a scoped one.

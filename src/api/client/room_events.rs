@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use crate::api::error::ApiError;
 use crate::api::extract::Ruma;
 use crate::api::{AppState, route, route_also};
-use crate::storage::{Direction, Position, TxnKey};
+use crate::storage::{Direction, Position};
 use crate::sync::token::SyncToken;
 
 /// The state endpoints with an empty state key, as clients write them.
@@ -56,16 +56,13 @@ async fn send(
 ) -> Result<Json<Value>, ApiError> {
     let requester = request.requester()?;
     let body = &request.body;
-    let txn = TxnKey {
-        user_id: requester.user_id.clone(),
-        device_id: requester.device_id.clone(),
-        // Transaction IDs are scoped to the device and the request path.
-        txn_id: crate::rooms::send::scoped_txn_id(
-            "send",
-            &[body.room_id.as_str(), &body.event_type.to_string()],
-            body.txn_id.as_str(),
-        ),
-    };
+    // Transaction IDs are scoped to the device and the request path.
+    let txn = crate::rooms::send::scoped_txn(
+        requester,
+        "send",
+        &[body.room_id.as_str(), &body.event_type.to_string()],
+        body.txn_id.as_str(),
+    );
     let content = content(&body.body)?;
     let event_type = body.event_type.to_string();
     let event_id =
@@ -114,15 +111,13 @@ async fn redact(
 ) -> Result<Json<Value>, ApiError> {
     let requester = request.requester()?;
     let body = &request.body;
-    let txn = TxnKey {
-        user_id: requester.user_id.clone(),
-        device_id: requester.device_id.clone(),
-        txn_id: crate::rooms::send::scoped_txn_id(
-            "redact",
-            &[body.room_id.as_str(), body.event_id.as_str()],
-            body.txn_id.as_str(),
-        ),
-    };
+    // Transaction IDs are scoped to the device and the request path.
+    let txn = crate::rooms::send::scoped_txn(
+        requester,
+        "redact",
+        &[body.room_id.as_str(), body.event_id.as_str()],
+        body.txn_id.as_str(),
+    );
     let event_id = state
         .rooms
         .redact(&body.room_id, &requester.user_id, &body.event_id, body.reason.clone(), txn)
