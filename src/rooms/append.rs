@@ -243,6 +243,9 @@ impl Rooms {
             txn,
         });
         batch.relations.extend(relation_of(pdu, position));
+        if let Some(target) = pdu.redacts() {
+            batch.removed_relations.extend(self.relation_of_stored(room_id, target).await?);
+        }
         batch.forward_extremities = Some(vec![pdu.event_id().to_owned()]);
         self.stores().rooms.persist(&batch).await?;
         self.note_latest(room_id, position);
@@ -264,6 +267,18 @@ impl Rooms {
         let extra = if membership.is_some() { target.as_deref() } else { None };
         self.inner.notifier.wake(members.iter().map(|u| u.as_ref()).chain(extra));
         Ok(())
+    }
+
+    /// The relation a stored event of the room carries (what redacting it removes).
+    async fn relation_of_stored(
+        &self,
+        room_id: &RoomId,
+        event_id: &ruma::EventId,
+    ) -> Result<Option<crate::storage::relations::RelationRecord>, RoomsError> {
+        let Some(stored) = self.stores().rooms.get_event(event_id).await? else { return Ok(None) };
+        let Some(position) = stored.position.filter(|_| stored.room_id == room_id) else { return Ok(None) };
+        let version = self.room_version(room_id).await?;
+        Ok(relation_of(&parse_stored(&stored, version)?, position))
     }
 
     /// Loads and parses a stored event.

@@ -103,3 +103,25 @@ pub(crate) fn relations_to_index(
         .filter(|relation| seen.insert(relation.event_id.as_str()))
         .collect()
 }
+
+/// The relations of `batch.removed_relations` that an adapter removes: each one's event
+/// is redacted by an accepted event of the batch that this persist actually writes, so
+/// a retried batch removes nothing twice. (Adapters also skip relations already gone.)
+pub(crate) fn relations_to_remove(
+    batch: &PersistBatch,
+    written: impl Fn(&EventId) -> bool,
+) -> Vec<&RelationRecord> {
+    let redacted: HashSet<&str> = batch
+        .events
+        .iter()
+        .filter(|event| event.status == EventStatus::Accepted && written(&event.event_id))
+        .filter_map(|event| event.redacts.as_deref().map(EventId::as_str))
+        .collect();
+    let mut seen = HashSet::new();
+    batch
+        .removed_relations
+        .iter()
+        .filter(|relation| redacted.contains(relation.event_id.as_str()))
+        .filter(|relation| seen.insert(relation.event_id.as_str()))
+        .collect()
+}

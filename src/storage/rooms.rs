@@ -123,6 +123,9 @@ pub struct PersistBatch {
     pub memberships: Vec<MembershipRecord>,
     /// Relations carried by this batch's accepted events (indexed with them).
     pub relations: Vec<super::relations::RelationRecord>,
+    /// Relations of events this batch's redactions redact: redaction strips
+    /// `m.relates_to`, so they leave every index and aggregation.
+    pub removed_relations: Vec<super::relations::RelationRecord>,
 }
 
 /// Which way to page through a timeline.

@@ -176,6 +176,36 @@ async fn bundled_aggregations_and_threads(b: Backend) {
     assert!(ids(mine.ok()).is_empty(), "{}", mine.text);
 }
 
+/// Redaction strips `m.relates_to`: the redacted edit, reaction or reply leaves
+/// `/relations`, the bundled aggregations and `/threads`.
+async fn redacted_relations_leave_aggregations(b: Backend) {
+    let s = Server::start_default(b).await;
+    let alice = s.register("alice", "pw").await;
+    let a = &alice.access_token;
+    let (room, root, edit, reply, reaction) = setup(&s, a).await;
+    for target in [&edit, &reply, &reaction] {
+        let path = format!("{V3}/rooms/{}/redact/{}/red-{}", enc(&room), enc(target), next_txn());
+        s.put(&path, Some(a), json!({ "reason": "gone" })).await.ok();
+    }
+    let all = s.get(&rel_path(&room, &root, ""), Some(a)).await;
+    assert!(ids(all.ok()).is_empty(), "{}", all.text);
+    let event = s.get(&format!("{V3}/rooms/{}/event/{}", enc(&room), enc(&root)), Some(a)).await;
+    assert!(event.ok()["unsigned"].get("m.relations").is_none(), "{}", event.text);
+    let threads = s.get(&format!("{V1}/rooms/{}/threads", enc(&room)), Some(a)).await;
+    assert!(ids(threads.ok()).is_empty(), "{}", threads.text);
+    // A new reaction counts again.
+    let again = send(
+        &s,
+        a,
+        &room,
+        "m.reaction",
+        json!({ "m.relates_to": { "rel_type": "m.annotation", "event_id": root, "key": "👍" } }),
+    )
+    .await;
+    let all = s.get(&rel_path(&room, &root, ""), Some(a)).await;
+    assert_eq!(ids(all.ok()), vec![again], "{}", all.text);
+}
+
 async fn non_member_cannot_read_relations(b: Backend) {
     let s = Server::start_default(b).await;
     let alice = s.register("alice", "pw").await;
@@ -195,4 +225,5 @@ crate::per_backend!(
     relations_paging_visits_each_once,
     bundled_aggregations_and_threads,
     non_member_cannot_read_relations,
+    redacted_relations_leave_aggregations,
 );

@@ -191,6 +191,7 @@ macro_rules! conformance_suite {
                 relations_written_with_their_events,
                 duplicate_event_keeps_one_relation,
                 relations_survive_reopen,
+                redactions_remove_relations,
             ],
             lifecycle: [
                 flush_succeeds,

@@ -330,6 +330,75 @@ pub(crate) async fn duplicate_event_keeps_one_relation(fixture: Fixture) {
     assert_eq!(relations.threads(&room.room_id, None, 10).await.unwrap(), vec![thread("parent", 6, "twice")]);
 }
 
+/// A redaction at `position` of the event of `relation`, removing that relation.
+fn redaction(room: &CreatedRoom, name: &str, relation: &RelationRecord, position: u64) -> PersistBatch {
+    let event = NewEvent {
+        event_type: "m.room.redaction".to_owned(),
+        redacts: Some(relation.event_id.clone()),
+        ..message(&room.room_id, name, position, room.state)
+    };
+    PersistBatch {
+        room_id: Some(room.room_id.clone()),
+        events: vec![event],
+        removed_relations: vec![relation.clone()],
+        ..PersistBatch::default()
+    }
+}
+
+pub(crate) async fn redactions_remove_relations(fixture: Fixture) {
+    let stores = &fixture.stores;
+    let room = scenario(stores).await;
+    let root = event_id("root");
+    let relations = &stores.relations;
+    let relation_of = |name: &str, rel_type: &str, event_type: &str, sender: &str, position: u64| {
+        related(&room, name, "root", rel_type, event_type, sender, position).1
+    };
+    // A reaction goes from the list and the count; a retry and a second redaction of
+    // the same event change nothing more.
+    let r2 = relation_of("r2", "m.annotation", "m.reaction", BOB, 13);
+    let batch = redaction(&room, "x1", &r2, 20);
+    stores.rooms.persist(&batch).await.unwrap();
+    stores.rooms.persist(&batch).await.unwrap();
+    stores.rooms.persist(&redaction(&room, "x2", &r2, 21)).await.unwrap();
+    assert_eq!(relations.relation_count(&root, "m.annotation").await.unwrap(), 2);
+    let page =
+        relations.relations(&room.room_id, &root, Some("m.annotation"), None, None, Direction::Forward, 10);
+    assert_eq!(ids(&page.await.unwrap()), names(&["r1", "r3"]));
+    assert!(relations.has_related_from(&root, "m.annotation", &user_id(BOB)).await.unwrap(), "r3 is bob's");
+    // The latest edit falls back to the one before.
+    stores
+        .rooms
+        .persist(&redaction(&room, "x3", &relation_of("e2", "m.replace", "m.room.message", ALICE, 15), 22))
+        .await
+        .unwrap();
+    let latest = relations.latest_relation(&root, "m.replace", Some(&user_id(ALICE))).await.unwrap();
+    assert_eq!(latest.map(|relation| relation.event_id), Some(event_id("e1")));
+    // A thread's activity moves back to its newest remaining reply, then the thread goes.
+    stores
+        .rooms
+        .persist(&redaction(&room, "x4", &relation_of("t2", "m.thread", "m.room.encrypted", ALICE, 17), 23))
+        .await
+        .unwrap();
+    assert_eq!(relations.threads(&room.room_id, None, 10).await.unwrap(), vec![thread("root", 14, "t1")]);
+    assert_eq!(relations.relation_count(&root, "m.thread").await.unwrap(), 1);
+    stores
+        .rooms
+        .persist(&redaction(&room, "x5", &relation_of("t1", "m.thread", "m.room.message", BOB, 14), 24))
+        .await
+        .unwrap();
+    assert_eq!(relations.threads(&room.room_id, None, 10).await.unwrap(), Vec::new());
+    assert_eq!(relations.relation_count(&root, "m.thread").await.unwrap(), 0);
+    // A removal listed without a redaction of that event in the batch is ignored.
+    let r1 = relation_of("r1", "m.annotation", "m.reaction", ALICE, 11);
+    let unrelated = PersistBatch { removed_relations: vec![r1], ..batch_of(&room.room_id, &[]) };
+    stores
+        .rooms
+        .persist(&PersistBatch { events: vec![message(&room.room_id, "m", 25, room.state)], ..unrelated })
+        .await
+        .unwrap();
+    assert_eq!(relations.relation_count(&root, "m.annotation").await.unwrap(), 2);
+}
+
 pub(crate) async fn relations_survive_reopen(fixture: Fixture) {
     let Fixture { stores, restart, guard: _guard } = fixture;
     let room = scenario(&stores).await;

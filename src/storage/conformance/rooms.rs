@@ -157,6 +157,7 @@ pub(super) async fn create_room(stores: &Stores, room: &str, prefix: &str, posit
             position: Position(position + 1),
         }],
         relations: Vec::new(),
+        removed_relations: Vec::new(),
     };
     stores.rooms.persist(&batch).await.unwrap();
     CreatedRoom { room_id: room, groups, state: groups[3], events: ids, batch }

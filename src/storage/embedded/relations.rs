@@ -19,7 +19,7 @@
 //! changes, and a page then needs no second lookup per row. Positions are fixed-width
 //! big-endian key components, so within one prefix keys sort by position.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use ruma::{EventId, OwnedEventId, OwnedRoomId, OwnedUserId, RoomId, UserId};
@@ -124,6 +124,101 @@ pub(super) fn add_relations(
     }
     for (root_id, newest) in newest_in_thread {
         advance_thread(engine, writes, room_id, root_id, newest)?;
+    }
+    Ok(())
+}
+
+/// Removes `relations` (already filtered to the redactions this batch writes) of
+/// `room_id` from `writes`: every row, the counters, and, when a thread loses its newest
+/// event, its activity entry (moved back to the newest event left, or dropped).
+/// Relations no longer indexed are skipped, so a second redaction changes nothing.
+pub(super) fn remove_relations(
+    engine: &dyn KvEngine,
+    writes: &mut Batch,
+    room_id: &RoomId,
+    relations: &[&RelationRecord],
+) -> Result<(), Error> {
+    let mut removed_counts: HashMap<(&str, &str), u64> = HashMap::new();
+    let mut removed: HashSet<&EventId> = HashSet::new();
+    let mut thread_roots: HashSet<&EventId> = HashSet::new();
+    for relation in relations {
+        let row = RelationRow::new(room_id, relation);
+        let key = compound_key(&[row.parent_id.as_bytes(), &encode_u64(row.position)]);
+        let indexed = match engine.get(Table::Relations, &key)? {
+            Some(bytes) => decode_record::<RelationRow>(&bytes)?.event_id == row.event_id,
+            None => false,
+        };
+        if !indexed || !removed.insert(&relation.event_id) {
+            continue;
+        }
+        delete_rows(writes, &row);
+        *removed_counts.entry((relation.parent_id.as_str(), relation.rel_type.as_str())).or_default() += 1;
+        if relation.rel_type == THREAD_REL_TYPE {
+            thread_roots.insert(&relation.parent_id);
+        }
+    }
+    for ((parent_id, rel_type), count) in removed_counts {
+        let key = counter_key(parent_id, rel_type);
+        let stored = engine.get(Table::RelationCounts, &key)?.map(|bytes| decode_u64(&bytes)).transpose()?;
+        match stored.unwrap_or(0).saturating_sub(count) {
+            0 => writes.delete(Table::RelationCounts, key),
+            left => writes.put(Table::RelationCounts, key, encode_u64(left).to_vec()),
+        }
+    }
+    for root_id in thread_roots {
+        retreat_thread(engine, writes, room_id, root_id, &removed)?;
+    }
+    Ok(())
+}
+
+fn delete_rows(writes: &mut Batch, row: &RelationRow) {
+    let (parent, rel_type, position) =
+        (row.parent_id.as_bytes(), row.rel_type.as_bytes(), encode_u64(row.position));
+    writes.delete(Table::Relations, compound_key(&[parent, &position]));
+    writes.delete(Table::RelationsByType, compound_key(&[parent, rel_type, &position]));
+    writes.delete(
+        Table::RelationsByEventType,
+        compound_key(&[parent, rel_type, row.event_type.as_bytes(), &position]),
+    );
+    writes.delete(
+        Table::RelationsBySender,
+        compound_key(&[parent, rel_type, row.sender.as_bytes(), &position]),
+    );
+}
+
+/// After thread events were removed: if the newest was one of them, the thread's entry
+/// moves to the newest remaining thread event, or goes when none is left.
+fn retreat_thread(
+    engine: &dyn KvEngine,
+    writes: &mut Batch,
+    room_id: &RoomId,
+    root_id: &EventId,
+    removed: &HashSet<&EventId>,
+) -> Result<(), Error> {
+    let Some(bytes) = engine.get(Table::ThreadLatest, root_id.as_bytes())? else { return Ok(()) };
+    let current: ThreadEntry = decode_record(&bytes)?;
+    if !removed.contains(&*current.latest_event_id) {
+        return Ok(());
+    }
+    writes.delete(Table::Threads, current.threads_key());
+    // The batch's deletions are not visible yet: skip the removed rows while scanning.
+    let prefix = key_prefix(&[root_id.as_bytes(), THREAD_REL_TYPE.as_bytes()]);
+    let keep = |row: &RelationRow| !removed.contains(&*row.event_id);
+    let range = KeyRange::prefix(prefix);
+    let left = filtered_page(engine, Table::RelationsByType, range, Direction::Backward, 1, keep)?;
+    match left.into_iter().next() {
+        Some(newest) => {
+            let entry = ThreadEntry {
+                room_id: room_id.to_owned(),
+                root_id: root_id.to_owned(),
+                position: newest.position,
+                latest_event_id: newest.event_id,
+            };
+            let value = encode_record(&entry)?;
+            writes.put(Table::Threads, entry.threads_key(), value.clone());
+            writes.put(Table::ThreadLatest, root_id.as_bytes().to_vec(), value);
+        }
+        None => writes.delete(Table::ThreadLatest, root_id.as_bytes().to_vec()),
     }
     Ok(())
 }

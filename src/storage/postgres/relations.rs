@@ -63,6 +63,49 @@ pub(super) async fn insert(
     advance_threads(connection, room_id, relations).await
 }
 
+/// Removes `relations` (already filtered to the redactions this transaction writes);
+/// threads whose newest event went move back to the newest one left, or are dropped.
+pub(super) async fn remove(
+    connection: &mut PgConnection,
+    relations: &[&RelationRecord],
+) -> Result<(), Error> {
+    let doing = "removing redacted relations";
+    let ids: Vec<&str> = relations.iter().map(|relation| relation.event_id.as_str()).collect();
+    sqlx::query("DELETE FROM relations WHERE event_id = ANY($1::text[])")
+        .bind(&ids)
+        .execute(&mut *connection)
+        .await
+        .map_err(query_failed(doing))?;
+    let roots: Vec<&str> = relations
+        .iter()
+        .filter(|relation| relation.rel_type == THREAD_REL_TYPE)
+        .map(|relation| relation.parent_id.as_str())
+        .collect();
+    if roots.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE threads SET latest_event_id = newest.event_id, latest_position = newest.position \
+         FROM (SELECT DISTINCT ON (parent_id) parent_id, event_id, position FROM relations \
+               WHERE parent_id = ANY($1::text[]) AND rel_type = $2 \
+               ORDER BY parent_id, position DESC) AS newest \
+         WHERE threads.root_id = newest.parent_id AND threads.latest_event_id = ANY($3::text[])",
+    )
+    .bind(&roots)
+    .bind(THREAD_REL_TYPE)
+    .bind(&ids)
+    .execute(&mut *connection)
+    .await
+    .map_err(query_failed(doing))?;
+    sqlx::query("DELETE FROM threads WHERE root_id = ANY($1::text[]) AND latest_event_id = ANY($2::text[])")
+        .bind(&roots)
+        .bind(&ids)
+        .execute(&mut *connection)
+        .await
+        .map_err(query_failed(doing))?;
+    Ok(())
+}
+
 /// Upserts one `threads` row per root with the batch's newest thread event, keeping a
 /// stored row that is already newer (one INSERT … ON CONFLICT may touch a row only once,
 /// hence the per-root maximum first).

@@ -14,7 +14,7 @@ use sqlx::{PgConnection, Row};
 use super::column_values::{state_group_to_bigint, to_bigint};
 use super::rooms::status_to_text;
 use super::{query_failed, relations, state_groups};
-use crate::storage::relations::relations_to_index;
+use crate::storage::relations::{relations_to_index, relations_to_remove};
 use crate::storage::{Error, EventStatus, MembershipRecord, NewEvent, PersistBatch, RoomRecord, StateKey};
 
 /// Writes the whole batch in one transaction.
@@ -36,6 +36,10 @@ pub(super) async fn persist(pool: &PgPool, batch: &PersistBatch) -> Result<(), E
     let relations = relations_to_index(batch, |event_id| !skipped.contains(event_id.as_str()));
     if !relations.is_empty() {
         relations::insert(&mut tx, batch_room(batch)?, &relations).await?;
+    }
+    let removed = relations_to_remove(batch, |event_id| !skipped.contains(event_id.as_str()));
+    if !removed.is_empty() {
+        relations::remove(&mut tx, &removed).await?;
     }
     if let Some(extremities) = &batch.forward_extremities {
         replace_forward_extremities(&mut tx, batch_room(batch)?, extremities).await?;

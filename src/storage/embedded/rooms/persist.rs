@@ -27,7 +27,7 @@ use super::super::engine::{Batch, KeyRange, KvEngine, Table};
 use super::super::relations;
 use super::events::{EventRow, StoredStatus, load_event, put_event, put_state_groups};
 use super::{StoredRoom, current_state, memberships, scan_all, state_groups, timeline, txn_key};
-use crate::storage::relations::relations_to_index;
+use crate::storage::relations::{relations_to_index, relations_to_remove};
 use crate::storage::{Error, EventStatus, NewEvent, PersistBatch, RoomRecord};
 
 /// Writes `batch` atomically; see the module documentation for what is skipped.
@@ -46,6 +46,8 @@ pub(super) fn persist(engine: &dyn KvEngine, batch: &PersistBatch) -> Result<(),
             let skipped = add_events(engine, &mut writes, room_id, &batch.events)?;
             let relations = relations_to_index(batch, |event_id| !skipped.contains(event_id));
             relations::add_relations(engine, &mut writes, room_id, &relations)?;
+            let removed = relations_to_remove(batch, |event_id| !skipped.contains(event_id));
+            relations::remove_relations(engine, &mut writes, room_id, &removed)?;
             current_state::apply_delta(&mut writes, room_id, &batch.current_state_delta);
             if let Some(extremities) = &batch.forward_extremities {
                 current_state::put_extremities(&mut writes, room_id, extremities)?;
