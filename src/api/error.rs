@@ -49,6 +49,9 @@ impl ApiError {
     pub fn missing_param(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "M_MISSING_PARAM", message)
     }
+    pub fn guest_access_forbidden() -> Self {
+        Self::new(StatusCode::FORBIDDEN, "M_GUEST_ACCESS_FORBIDDEN", "guest accounts may not do this")
+    }
     pub fn missing_token() -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "M_MISSING_TOKEN", "missing access token")
     }

@@ -98,6 +98,11 @@ where
         let limit = state.limits.max_body_bytes;
         let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| ApiError::too_large(limit))?;
         let requester = authenticate::<T>(&parts, state, &ip).await?;
+        if requester.as_ref().is_some_and(|r| r.is_guest)
+            && !super::guest::may_call(&parts.method, &T::PATH_BUILDER.all_paths())
+        {
+            return Err(ApiError::guest_access_forbidden());
+        }
         if !bytes.is_empty() && serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_err() {
             return Err(ApiError::not_json("the request body is not valid JSON"));
         }

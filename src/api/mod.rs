@@ -5,6 +5,7 @@ pub mod client;
 pub mod edge;
 pub mod error;
 pub mod extract;
+pub mod guest;
 pub mod keys;
 pub mod rate_limit;
 

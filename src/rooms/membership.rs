@@ -55,6 +55,9 @@ impl Rooms {
                 return Err(RoomsError::Forbidden(format!("{target} is not banned")));
             }
         }
+        if action == MembershipAction::Join {
+            self.check_guest_may_join(room_id, target).await?;
+        }
         let mut content = json!({ "membership": action.membership() });
         if action == MembershipAction::Join
             && let Some(authoriser) = self.restricted_join_authoriser(room_id, target).await?

@@ -7,6 +7,7 @@ pub mod context;
 pub mod create;
 pub mod directory;
 pub mod format;
+mod guests;
 pub mod members;
 pub mod membership;
 pub mod moderation;

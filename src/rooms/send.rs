@@ -63,7 +63,11 @@ impl Rooms {
             redacts: None,
             txn: None,
         };
-        Ok(self.append(room_id, event).await?.event_id().to_owned())
+        let event_id = self.append(room_id, event).await?.event_id().to_owned();
+        if event_type == "m.room.guest_access" {
+            self.remove_guests_if_closed(room_id).await?;
+        }
+        Ok(event_id)
     }
 
     /// `PUT /rooms/{roomId}/redact/{eventId}/{txnId}`: one's own events, or others'
