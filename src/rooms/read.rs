@@ -12,6 +12,16 @@ use crate::storage::{Direction, Position, StateMap};
 /// Largest page of history served at once.
 pub const MAX_PAGE: usize = 1000;
 
+/// A point in a room's history at which to read its state.
+#[derive(Debug, Clone, Copy)]
+pub enum StatePoint<'a> {
+    Current,
+    Before(&'a EventId),
+    After(&'a EventId),
+    /// After the newest event strictly before this stream position.
+    Boundary(Position),
+}
+
 /// A page of `/messages`.
 pub struct MessagesPage {
     pub chunk: Vec<Value>,
@@ -48,15 +58,24 @@ impl Rooms {
         Ok(client_event(&stored, &pdu, version).get("content").cloned().unwrap_or(json!({})))
     }
 
-    /// `GET /members`: member events of the visible state, filtered by membership.
+    /// `GET /members`: member events of the visible state, now or at a stream boundary
+    /// (never past the user's own leave), filtered by membership.
     pub async fn member_events(
         &self,
         room_id: &RoomId,
         user_id: &UserId,
+        at: Option<Position>,
         membership: Option<&str>,
         not_membership: Option<&str>,
     ) -> Result<Vec<Value>, RoomsError> {
-        let state = self.visible_state(room_id, user_id).await?;
+        let mut state = self.visible_state(room_id, user_id).await?;
+        if let Some(boundary) = at {
+            let boundary = match self.left_at(room_id, user_id).await? {
+                Some(left) => boundary.min(Position(left.0 + 1)),
+                None => boundary,
+            };
+            state = self.state_at(room_id, StatePoint::Boundary(boundary)).await?;
+        }
         let ids = member_ids(&state);
         let events = self.client_events(room_id, ids).await?;
         Ok(events
@@ -68,6 +87,18 @@ impl Rooms {
             .collect())
     }
 
+    /// Where the user left or was banned, if that is their current membership.
+    async fn left_at(&self, room_id: &RoomId, user_id: &UserId) -> Result<Option<Position>, RoomsError> {
+        let rooms = &self.stores().rooms;
+        let Some(id) = rooms.current_state_event(room_id, "m.room.member", user_id.as_str()).await? else {
+            return Ok(None);
+        };
+        if !matches!(self.membership_of_user(room_id, user_id).await?.as_deref(), Some("leave" | "ban")) {
+            return Ok(None);
+        }
+        Ok(rooms.get_event(&id).await?.and_then(|event| event.position))
+    }
+
     /// `GET /joined_members`: joined users with their room profile; members only.
     pub async fn joined_member_profiles(
         &self,
@@ -77,7 +108,7 @@ impl Rooms {
         if self.membership_of_user(room_id, user_id).await?.as_deref() != Some("join") {
             return Err(RoomsError::Forbidden("you are not a member of this room".to_owned()));
         }
-        let events = self.member_events(room_id, user_id, Some("join"), None).await?;
+        let events = self.member_events(room_id, user_id, None, Some("join"), None).await?;
         let mut joined = Map::new();
         for event in events {
             let Some(member) = event.get("state_key").and_then(Value::as_str) else { continue };
@@ -243,6 +274,23 @@ impl Rooms {
         Ok(self.stores().rooms.timeline(room_id, before, Direction::Backward, limit).await?)
     }
 
+    /// The room's state at a point: before or after an event, at a stream boundary, or now.
+    pub async fn state_at(&self, room_id: &RoomId, point: StatePoint<'_>) -> Result<StateMap, RoomsError> {
+        let rooms = &self.stores().rooms;
+        let group = match point {
+            StatePoint::Current => return Ok(rooms.current_state(room_id).await?),
+            StatePoint::Before(id) => rooms.event_state_groups(id).await?.map(|(before, _)| before),
+            StatePoint::After(id) => rooms.event_state_groups(id).await?.map(|(_, after)| after),
+            StatePoint::Boundary(boundary) => {
+                let newest = rooms.timeline(room_id, Some(boundary), Direction::Backward, 1).await?;
+                let Some(event) = newest.first() else { return Ok(StateMap::new()) };
+                rooms.event_state_groups(&event.event_id).await?.map(|(_, after)| after)
+            }
+        };
+        let group = group.ok_or(RoomsError::UnknownEvent)?;
+        Ok(rooms.state_group(group).await?.unwrap_or_default())
+    }
+
     /// The state before `event_id` (the start of a sync timeline) as client events, or
     /// the current state when there is no timeline.
     pub async fn state_before_as_client_events(
@@ -250,15 +298,18 @@ impl Rooms {
         room_id: &RoomId,
         event_id: Option<&EventId>,
     ) -> Result<Vec<Value>, RoomsError> {
-        let rooms = &self.stores().rooms;
-        let state = match event_id {
-            Some(id) => {
-                let (before, _) = rooms.event_state_groups(id).await?.ok_or(RoomsError::UnknownEvent)?;
-                rooms.state_group(before).await?.unwrap_or_default()
-            }
-            None => rooms.current_state(room_id).await?,
-        };
+        let point = event_id.map_or(StatePoint::Current, StatePoint::Before);
+        let state = self.state_at(room_id, point).await?;
         self.client_events(room_id, state.values().cloned().collect()).await
+    }
+
+    /// The given events of a room in the client format, in no particular order.
+    pub async fn events_as_client_events(
+        &self,
+        room_id: &RoomId,
+        ids: Vec<ruma::OwnedEventId>,
+    ) -> Result<Vec<Value>, RoomsError> {
+        self.client_events(room_id, ids).await
     }
 
     pub async fn version_of(&self, room_id: &RoomId) -> Result<stoa_federation::RoomVersion, RoomsError> {

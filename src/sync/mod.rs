@@ -1,5 +1,10 @@
-//! `/sync`: filters now; the delta producer and long-poll come with the rooms issue.
+//! `/sync`: the delta producer with its long-poll, the token, and filters (stored, and
+//! as applied to each section).
 
 pub mod engine;
+pub mod event_filter;
 pub mod filter;
+mod lazy_members;
+mod room_entry;
+pub mod sync_filter;
 pub mod token;

@@ -15,6 +15,7 @@ use crate::api::error::ApiError;
 use crate::api::extract::Ruma;
 use crate::api::{AppState, route, route_also};
 use crate::storage::{Direction, Position};
+use crate::sync::event_filter::EventMatcher;
 use crate::sync::token::SyncToken;
 
 /// The state endpoints with an empty state key, as clients write them.
@@ -150,21 +151,6 @@ pub fn parse_pagination_token(token: &str, direction: Direction) -> Result<Posit
     })
 }
 
-/// Whether an event passes a room event filter's type and sender conditions.
-fn passes(filter: &ruma::api::client::filter::RoomEventFilter, event: &Value) -> bool {
-    let field = |key: &str| event.get(key).and_then(Value::as_str).unwrap_or("");
-    let kind = field("type");
-    let sender = field("sender");
-    let type_matches = |pattern: &String| match pattern.strip_suffix('*') {
-        Some(prefix) => kind.starts_with(prefix),
-        None => kind == pattern,
-    };
-    filter.types.as_ref().is_none_or(|types| types.iter().any(type_matches))
-        && !filter.not_types.iter().any(type_matches)
-        && filter.senders.as_ref().is_none_or(|senders| senders.iter().any(|s| s.as_str() == sender))
-        && !filter.not_senders.iter().any(|s| s.as_str() == sender)
-}
-
 pub fn pagination_token(position: Position) -> String {
     format!("t{}", position.0)
 }
@@ -190,10 +176,11 @@ async fn messages(
     let mut page =
         state.rooms.messages(&body.room_id, &requester.user_id, from, to, direction, limit).await?;
     let ignored = state.accounts.ignored_users(&requester.user_id).await?;
+    let matcher = EventMatcher::from_room_event_filter(&body.filter);
     page.chunk.retain(|event| {
         let ignored_sender = event.get("state_key").is_none()
             && event.get("sender").and_then(Value::as_str).is_some_and(|sender| ignored.contains(sender));
-        !ignored_sender && passes(&body.filter, event)
+        !ignored_sender && matcher.allows_room(body.room_id.as_str()) && matcher.matches(event)
     });
     let mut response = json!({ "chunk": page.chunk, "start": pagination_token(page.start) });
     if !body.filter.lazy_load_options.is_disabled() {
@@ -221,9 +208,19 @@ async fn members(
     let body = &request.body;
     let membership = body.membership.as_ref().map(|m| m.to_string());
     let not_membership = body.not_membership.as_ref().map(|m| m.to_string());
+    let at = match body.at.as_deref() {
+        Some(token) => Some(parse_pagination_token(token, Direction::Backward)?),
+        None => None,
+    };
     let chunk = state
         .rooms
-        .member_events(&body.room_id, &requester.user_id, membership.as_deref(), not_membership.as_deref())
+        .member_events(
+            &body.room_id,
+            &requester.user_id,
+            at,
+            membership.as_deref(),
+            not_membership.as_deref(),
+        )
         .await?;
     Ok(Json(json!({ "chunk": chunk })))
 }

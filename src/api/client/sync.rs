@@ -11,10 +11,8 @@ use crate::api::error::ApiError;
 use crate::api::extract::Ruma;
 use crate::api::{AppState, route};
 use crate::sync::engine::SyncRequest;
+use crate::sync::sync_filter::SyncFilter;
 use crate::sync::token::SyncToken;
-
-/// Timeline events per room when the filter does not say.
-const DEFAULT_TIMELINE_LIMIT: usize = 10;
 
 pub fn routes(router: Router<AppState>) -> Router<AppState> {
     route::<sync_events::v3::Request, _, _>(router, sync)
@@ -37,27 +35,22 @@ async fn sync(
         Some(sync_events::v3::Filter::FilterDefinition(filter)) => {
             serde_json::to_value(filter).unwrap_or(Value::Null)
         }
+        // ruma falls back to an ID when inline JSON does not fit the filter schema.
+        Some(sync_events::v3::Filter::FilterId(id)) if id.starts_with('{') => serde_json::from_str(id)
+            .map_err(|_| ApiError::invalid_param("the filter is neither JSON nor a filter ID"))?,
         Some(sync_events::v3::Filter::FilterId(id)) => {
             state.filters.get(requester, &requester.user_id, id).await?
         }
         _ => Value::Null,
     };
-    let timeline_limit =
-        filter.pointer("/room/timeline/limit").and_then(Value::as_u64).and_then(ruma::UInt::new);
-    let lazy_load_members =
-        filter.pointer("/room/state/lazy_load_members").and_then(Value::as_bool).unwrap_or(false);
-    let timeline_limit = timeline_limit
-        .map(|n| usize::try_from(u64::from(n)).unwrap_or(usize::MAX))
-        .unwrap_or(DEFAULT_TIMELINE_LIMIT)
-        .clamp(1, 1000);
+    let filter = SyncFilter::from_json(&filter).map_err(|e| ApiError::invalid_param(e.to_string()))?;
     let sync_request = SyncRequest {
         user_id: requester.user_id.clone(),
         device_id: requester.device_id.clone(),
         since,
         timeout: body.timeout.unwrap_or(Duration::ZERO),
         full_state: body.full_state,
-        timeline_limit,
-        lazy_load_members,
+        filter,
     };
     Ok(Json(state.sync.sync(&sync_request).await?))
 }
