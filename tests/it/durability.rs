@@ -91,6 +91,70 @@ async fn futures_join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Out
     outputs.into_iter().map(|o| o.expect("future finished")).collect()
 }
 
+/// Eight devices send without pause; the process is killed mid-stream. After restart
+/// every send that was answered 200 is in the room's history once, and retrying its
+/// transaction ID returns the same event.
+async fn sends_acknowledged_before_kill_9_survive(b: Backend) {
+    use std::sync::{Arc, Mutex};
+    let mut s = Server::start_default(b).await;
+    let alice = s.register("alice", "pw").await;
+    let room = s.create_room(&alice.access_token, json!({})).await;
+    let base = s.url(&format!("{V3}/rooms/{}/send/m.room.message/", enc(&room)));
+    let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build().unwrap();
+    let acked: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let mut senders = Vec::new();
+    for device in 0..8 {
+        let (http, base, token, acked) =
+            (http.clone(), base.clone(), alice.access_token.clone(), acked.clone());
+        senders.push(tokio::spawn(async move {
+            for i in 0.. {
+                let txn = format!("d{device}-{i}");
+                let body = json!({"msgtype": "m.text", "body": txn});
+                let Ok(resp) = http.put(format!("{base}{txn}")).bearer_auth(&token).json(&body).send().await
+                else {
+                    return;
+                };
+                if resp.status() != 200 {
+                    return;
+                }
+                let Ok(v) = resp.json::<serde_json::Value>().await else { return };
+                let id = v["event_id"].as_str().unwrap().to_owned();
+                acked.lock().unwrap().push((txn, id));
+            }
+        }));
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while acked.lock().unwrap().len() < 150 {
+        assert!(std::time::Instant::now() < deadline, "sends too slow to reach 150");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let pid = s.pid().expect("running").to_string();
+    assert!(std::process::Command::new("kill").args(["-9", &pid]).status().unwrap().success());
+    for sender in senders {
+        sender.await.unwrap();
+    }
+    s.kill();
+    s.start().await;
+    let acked = acked.lock().unwrap().clone();
+    let history = s.all_messages(&alice.access_token, &room).await;
+    let ids: Vec<&str> = history.iter().filter_map(|e| e["event_id"].as_str()).collect();
+    for (txn, id) in &acked {
+        assert_eq!(ids.iter().filter(|x| *x == id).count(), 1, "acknowledged {txn} ({id}) lost or doubled");
+    }
+    for (txn, id) in acked.iter().step_by(25) {
+        let again = s
+            .send_event(
+                &alice.access_token,
+                &room,
+                "m.room.message",
+                txn,
+                json!({"msgtype": "m.text", "body": txn}),
+            )
+            .await;
+        assert_eq!(again.ok()["event_id"].as_str(), Some(id.as_str()), "retry of {txn} after restart");
+    }
+}
+
 async fn sigterm_lets_in_flight_requests_finish(b: Backend) {
     // Expensive password hashing makes a login last long enough to be in flight when
     // SIGTERM arrives.
@@ -123,6 +187,7 @@ async fn sigterm_lets_in_flight_requests_finish(b: Backend) {
 crate::per_backend!(
     sigterm_lets_in_flight_requests_finish,
     concurrent_writes_survive_kill_9,
+    sends_acknowledged_before_kill_9_survive,
     acknowledged_writes_survive_kill_9,
     logout_survives_kill_9,
     sigterm_exits_cleanly_and_data_persists,

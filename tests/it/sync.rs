@@ -263,18 +263,20 @@ async fn concurrent_senders_and_long_polling_receivers(b: Backend) {
     let room = s.create_room(&owner.access_token, json!({ "preset": "public_chat" })).await;
     let mut senders = Vec::new();
     let mut receivers = Vec::new();
-    for i in 0..5 {
+    const SENDERS: usize = 20;
+    const RECEIVERS: usize = 10;
+    const PER_SENDER: usize = 50;
+    const TOTAL: usize = SENDERS * PER_SENDER;
+    for i in 0..SENDERS {
         let user = s.register(&format!("sender{i}"), "pw").await;
         s.join(&user.access_token, &room).await;
         senders.push(user);
     }
-    for i in 0..3 {
+    for i in 0..RECEIVERS {
         let user = s.register(&format!("receiver{i}"), "pw").await;
         s.join(&user.access_token, &room).await;
         receivers.push(user);
     }
-    const PER_SENDER: usize = 20;
-    const TOTAL: usize = 5 * PER_SENDER;
     let mut receiving = Vec::new();
     for user in &receivers {
         let since = next_batch(&s.sync(&user.access_token, None, "").await);
@@ -283,7 +285,7 @@ async fn concurrent_senders_and_long_polling_receivers(b: Backend) {
             let filter = timeline_filter(1000);
             let mut since = since;
             let mut seen: Vec<String> = Vec::new();
-            let deadline = Instant::now() + Duration::from_secs(90);
+            let deadline = Instant::now() + Duration::from_secs(240);
             while seen.len() < TOTAL {
                 assert!(Instant::now() < deadline, "receiver got {} of {TOTAL}", seen.len());
                 let sync = s.sync(&token, Some(&since), &format!("timeout=5000&{filter}")).await;
@@ -324,7 +326,7 @@ async fn concurrent_senders_and_long_polling_receivers(b: Backend) {
         assert_eq!(order, &history, "receiver {r}'s order differs from the room's");
     }
     // Each sender's messages keep their sending order.
-    for i in 0..5 {
+    for i in 0..SENDERS {
         let mine: Vec<&String> = history.iter().filter(|b| b.starts_with(&format!("s{i}-"))).collect();
         let want: Vec<String> = (0..PER_SENDER).map(|j| format!("s{i}-{j}")).collect();
         assert_eq!(mine, want.iter().collect::<Vec<_>>());

@@ -171,6 +171,11 @@ impl Server {
         }
     }
 
+    /// The running process's ID (to kill it from another task).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// SIGKILL: the process dies without any chance to flush.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
