@@ -2,6 +2,9 @@
 //! PDU, authorize it against the state before it, derive the state after it, and
 //! persist everything in one batch, then wake the members it concerns.
 
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
 use ruma::{OwnedEventId, OwnedUserId, RoomId, UserId};
 use serde_json::Value;
 use stoa_federation::RoomVersion;
@@ -249,24 +252,33 @@ impl Rooms {
         batch.forward_extremities = Some(vec![pdu.event_id().to_owned()]);
         self.stores().rooms.persist(&batch).await?;
         self.note_latest(room_id, position);
+        // Sync feeds learn of the event before its position is published, so a sync
+        // that sees the position also finds the room in its feed.
+        let recipients = self.recipients(room_id, pdu, membership.as_deref()).await;
+        if let Ok((members, extra)) = &recipients {
+            let users = members.iter().map(|u| u.as_ref()).chain(extra.as_deref());
+            self.inner.changes.record(users, room_id, position);
+        }
         reservation.complete();
-        self.wake_for(room_id, pdu, membership.as_deref()).await
+        let (members, extra) = recipients?;
+        self.inner.notifier.wake(members.iter().map(|u| u.as_ref()).chain(extra.as_deref()));
+        Ok(())
     }
 
-    async fn wake_for(
+    /// Who an event concerns: the room's joined members after it, plus the target of a
+    /// membership change (an invitee, or someone who just left).
+    async fn recipients(
         &self,
         room_id: &RoomId,
         pdu: &Pdu,
         membership: Option<&str>,
-    ) -> Result<(), RoomsError> {
+    ) -> Result<(Arc<BTreeSet<OwnedUserId>>, Option<OwnedUserId>), RoomsError> {
         let target = pdu.state_key().and_then(|key| UserId::parse(key).ok());
         if let (Some(membership), Some(target)) = (membership, &target) {
             self.inner.members.apply(room_id, target, membership);
         }
         let members = self.joined_members_in_turn(room_id).await?;
-        let extra = if membership.is_some() { target.as_deref() } else { None };
-        self.inner.notifier.wake(members.iter().map(|u| u.as_ref()).chain(extra));
-        Ok(())
+        Ok((members, if membership.is_some() { target } else { None }))
     }
 
     /// The relation a stored event of the room carries (what redacting it removes).

@@ -3,6 +3,7 @@
 //! the room's serialized persist queue ([`append`]).
 
 pub mod append;
+pub mod changes;
 pub mod context;
 pub mod create;
 pub mod directory;
@@ -77,6 +78,7 @@ struct Inner {
     notifier: Arc<Notifier>,
     queues: queue::RoomQueues,
     members: members::MemberCache,
+    changes: changes::RoomChanges,
     /// Room → position of its newest event, so incremental sync skips quiet rooms
     /// without touching the store.
     latest: std::sync::Mutex<std::collections::HashMap<ruma::OwnedRoomId, storage::Position>>,
@@ -101,6 +103,7 @@ impl Rooms {
                 notifier,
                 queues: queue::RoomQueues::default(),
                 members: members::MemberCache::default(),
+                changes: changes::RoomChanges::default(),
                 latest: std::sync::Mutex::new(std::collections::HashMap::new()),
                 default_version,
             }),
@@ -123,6 +126,21 @@ impl Rooms {
         let entry = latest.entry(room_id.to_owned()).or_insert(position);
         *entry = (*entry).max(position);
         Ok(*entry)
+    }
+
+    /// Starts recording which rooms change for `user_id` (see [`changes`]).
+    pub fn track_changes(&self, user_id: &ruma::UserId) {
+        self.inner.changes.track(user_id);
+    }
+
+    /// The rooms that changed for `user_id` in `(since, upto]`, if its feed can tell.
+    pub fn changed_rooms(
+        &self,
+        user_id: &ruma::UserId,
+        since: storage::Position,
+        upto: storage::Position,
+    ) -> Option<Vec<ruma::OwnedRoomId>> {
+        self.inner.changes.changed_since(user_id, since, upto)
     }
 
     pub(crate) fn note_latest(&self, room_id: &ruma::RoomId, position: storage::Position) {

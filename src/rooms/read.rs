@@ -259,6 +259,16 @@ impl Rooms {
         Ok(self.stores().rooms.user_memberships(user_id).await?)
     }
 
+    /// The user's membership records in `(since, upto]`, oldest first.
+    pub async fn membership_changes(
+        &self,
+        user_id: &UserId,
+        since: Position,
+        upto: Position,
+    ) -> Result<Vec<crate::storage::MembershipRecord>, RoomsError> {
+        Ok(self.stores().rooms.user_membership_changes(user_id, since, upto).await?)
+    }
+
     /// The room's current state map.
     pub async fn current_state_of(&self, room_id: &RoomId) -> Result<StateMap, RoomsError> {
         Ok(self.stores().rooms.current_state(room_id).await?)

@@ -6,18 +6,26 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ruma::{OwnedUserId, UserId};
+use ruma::{OwnedRoomId, OwnedUserId, RoomId, UserId};
 use serde_json::{Map, Value, json};
 
 use super::lazy_members::SentMembers;
 use super::sync_filter::SyncFilter;
 use super::token::SyncToken;
 use crate::rooms::{Rooms, RoomsError};
-use crate::storage::{AccountDataStore, StreamId};
+use crate::storage::{AccountDataStore, MembershipRecord, Position, StreamId};
 use crate::streams::{Notifier, Watermark};
 
 /// The longest a sync request waits, whatever the client asks.
 const MAX_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// A room an incremental sync looks at.
+enum Candidate {
+    /// The user's current membership, as recorded.
+    Record(MembershipRecord),
+    /// A room with changes whose membership (join) did not change in the window.
+    StillJoined(OwnedRoomId),
+}
 
 /// A parsed sync request.
 pub struct SyncRequest {
@@ -89,7 +97,24 @@ impl SyncEngine {
         let (mut join, mut invite, mut leave, mut knock) = (Map::new(), Map::new(), Map::new(), Map::new());
         let upto_events = upto.get(StreamId::Events);
         let filter = &request.filter;
-        for membership in self.rooms.stores_memberships(user).await? {
+        for candidate in self.candidates(request, upto_events, &room_data).await? {
+            let membership = match candidate {
+                Candidate::StillJoined(room_id) => {
+                    if !filter.rooms.allows_room(room_id.as_str()) {
+                        continue;
+                    }
+                    let account_data = room_data.remove(room_id.as_str()).unwrap_or_default();
+                    let entry = self
+                        .joined_room(request, &room_id, upto_events, false, account_data, &ignored)
+                        .await?;
+                    if let Some(entry) = entry {
+                        changed = true;
+                        join.insert(room_id.to_string(), entry);
+                    }
+                    continue;
+                }
+                Candidate::Record(membership) => membership,
+            };
             if membership.position > upto_events || !filter.rooms.allows_room(membership.room_id.as_str()) {
                 continue;
             }
@@ -102,8 +127,7 @@ impl SyncEngine {
                 || (filter.include_leave && (since.is_none() || request.full_state));
             let entry = match membership.membership.as_str() {
                 "join" => {
-                    self.joined_room(request, &membership, upto_events, is_new, account_data, &ignored)
-                        .await?
+                    self.joined_room(request, &room_id, upto_events, is_new, account_data, &ignored).await?
                 }
                 // Invites from ignored users are not shown at all.
                 "invite" if is_new && self.invited_by_ignored(&membership, &ignored).await? => None,
@@ -135,6 +159,52 @@ impl SyncEngine {
             "account_data": { "events": global },
         });
         Ok((body, changed))
+    }
+
+    /// The rooms to look at. An incremental sync whose token the user's change feed
+    /// covers visits only what changed: the user's membership changes in the window,
+    /// the rooms with new events, and rooms with new room account data — O(changes).
+    /// Otherwise (first sync, full state, a token older than the feed) every
+    /// membership, and the feed starts so the next sync is cheap.
+    async fn candidates(
+        &self,
+        request: &SyncRequest,
+        upto: Position,
+        room_data: &HashMap<String, Vec<Value>>,
+    ) -> Result<Vec<Candidate>, RoomsError> {
+        let user = &request.user_id;
+        let since = request.since.map(|s| s.get(StreamId::Events)).filter(|_| !request.full_state);
+        let Some((since, changed)) =
+            since.and_then(|since| Some((since, self.rooms.changed_rooms(user, since, upto)?)))
+        else {
+            self.rooms.track_changes(user);
+            let all = self.rooms.stores_memberships(user).await?;
+            return Ok(all.into_iter().map(Candidate::Record).collect());
+        };
+        // The newest change per room is the current membership.
+        let mut records: HashMap<OwnedRoomId, MembershipRecord> = HashMap::new();
+        for record in self.rooms.membership_changes(user, since, upto).await? {
+            records.insert(record.room_id.clone(), record);
+        }
+        let mut seen: HashSet<OwnedRoomId> = records.keys().cloned().collect();
+        let mut candidates: Vec<Candidate> = records.into_values().map(Candidate::Record).collect();
+        // A room changed without the user's membership changing: they were joined when
+        // it changed (the feed records only members and membership targets) and still are.
+        for room_id in changed {
+            if seen.insert(room_id.clone()) {
+                candidates.push(Candidate::StillJoined(room_id));
+            }
+        }
+        for room in room_data.keys() {
+            let Ok(room_id) = RoomId::parse(room) else { continue };
+            if !seen.contains(&room_id)
+                && self.rooms.membership_of_user(&room_id, user).await?.as_deref() == Some("join")
+            {
+                seen.insert(room_id.clone());
+                candidates.push(Candidate::StillJoined(room_id));
+            }
+        }
+        Ok(candidates)
     }
 
     /// Global account data and per-room account data (room ID → events) since the token.

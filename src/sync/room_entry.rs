@@ -47,13 +47,12 @@ impl SyncEngine {
     pub(super) async fn joined_room(
         &self,
         request: &SyncRequest,
-        membership: &MembershipRecord,
+        room_id: &RoomId,
         upto: Position,
         is_new: bool,
         account_data: Vec<Value>,
         ignored: &HashSet<String>,
     ) -> Result<Option<Value>, RoomsError> {
-        let room_id = &membership.room_id;
         let since = request.since.map(|s| s.get(StreamId::Events));
         let whole_room = is_new || request.full_state;
         let after = if whole_room { None } else { since };

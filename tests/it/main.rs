@@ -27,4 +27,5 @@ mod room_extras;
 mod rooms;
 mod sync;
 mod sync_filters;
+mod sync_incremental;
 mod tokens;
