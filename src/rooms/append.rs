@@ -32,22 +32,32 @@ pub struct NewLocalEvent {
     pub txn: Option<TxnKey>,
 }
 
+/// The state groups around an event being persisted.
+pub(super) struct EventStates {
+    pub before: StateGroupId,
+    pub after: StateGroupId,
+    /// The whole state after, when the event changed it (cached before waking anyone).
+    pub new_state: Option<Arc<StateMap>>,
+}
+
 /// A room's tip, as the next event builds on it.
 pub(super) struct RoomTip {
     pub version: RoomVersion,
     pub prev_events: Vec<OwnedEventId>,
     pub depth: u64,
     pub state_group: StateGroupId,
-    pub state: StateMap,
+    /// The state at the tip, shared with the state cache.
+    pub state: Arc<StateMap>,
 }
 
 impl RoomTip {
-    /// Moves the tip past a just-persisted event.
-    pub(super) fn advance(&mut self, pdu: &Pdu, state_after: StateGroupId) {
+    /// Moves the tip past a just-persisted event, with the state after it when it
+    /// changed the state.
+    pub(super) fn advance(&mut self, pdu: &Pdu, state_after: StateGroupId, state: Option<Arc<StateMap>>) {
         self.prev_events = vec![pdu.event_id().to_owned()];
         self.depth = pdu.depth() + 1;
-        if let Some(key) = pdu.state_key() {
-            self.state.insert((pdu.kind().to_owned(), key.to_owned()), pdu.event_id().to_owned());
+        if let Some(state) = state {
+            self.state = state;
         }
         self.state_group = state_after;
     }
@@ -86,7 +96,7 @@ impl Rooms {
         }
         let state_group =
             state_group.ok_or_else(|| RoomsError::Internal(format!("{room_id} has no state")))?;
-        let state = rooms.state_group(state_group).await?.unwrap_or_default();
+        let state = self.state_group(state_group).await?.unwrap_or_default();
         Ok(RoomTip { version, prev_events, depth: depth + 1, state_group, state })
     }
 
@@ -116,8 +126,8 @@ impl Rooms {
             .build(self.inner.server_name.as_str(), &self.inner.key)
             .map_err(super::append::build_error)?;
         self.authorize(tip, &pdu).await?;
-        let state_after = self.persist_local(room_id, tip, &pdu, event.txn, None).await?;
-        tip.advance(&pdu, state_after);
+        let (state_after, state) = self.persist_local(room_id, tip, &pdu, event.txn, None).await?;
+        tip.advance(&pdu, state_after, state);
         Ok(pdu)
     }
 
@@ -166,7 +176,9 @@ impl Rooms {
     }
 
     /// Persists an authorized local PDU on `tip`, then wakes those concerned; returns
-    /// the state group after the event.
+    /// the state group after the event and, for a state event, the new state (cached
+    /// before anyone is woken: the next append and every reader's visibility check
+    /// want it).
     pub(super) async fn persist_local(
         &self,
         room_id: &RoomId,
@@ -174,10 +186,11 @@ impl Rooms {
         pdu: &Pdu,
         txn: Option<TxnKey>,
         new_room: Option<crate::storage::RoomRecord>,
-    ) -> Result<StateGroupId, RoomsError> {
+    ) -> Result<(StateGroupId, Option<Arc<StateMap>>), RoomsError> {
         let rooms = &self.stores().rooms;
         let mut batch =
             PersistBatch { room_id: Some(room_id.to_owned()), new_room, ..PersistBatch::default() };
+        let mut new_state = None;
         let state_after = match pdu.state_key() {
             Some(key) => {
                 let id = rooms.reserve_state_group_ids(1).await?;
@@ -194,25 +207,30 @@ impl Rooms {
                     NewStateGroup { id, parent: Some(tip.state_group), delta }
                 };
                 batch.new_state_groups.push(group);
-                batch.current_state_delta.push((state_key, Some(pdu.event_id().to_owned())));
+                batch.current_state_delta.push((state_key.clone(), Some(pdu.event_id().to_owned())));
+                let mut state = (*tip.state).clone();
+                state.insert(state_key, pdu.event_id().to_owned());
+                new_state = Some(Arc::new(state));
                 id
             }
             None => tip.state_group,
         };
-        self.finish_batch(room_id, tip.state_group, state_after, pdu, txn, batch).await?;
-        Ok(state_after)
+        let states =
+            EventStates { before: tip.state_group, after: state_after, new_state: new_state.clone() };
+        self.finish_batch(room_id, states, pdu, txn, batch).await?;
+        Ok((state_after, new_state))
     }
 
     /// Reserves the stream position, writes the batch, publishes, and wakes members.
     pub(super) async fn finish_batch(
         &self,
         room_id: &RoomId,
-        state_before: StateGroupId,
-        state_after: StateGroupId,
+        states: EventStates,
         pdu: &Pdu,
         txn: Option<TxnKey>,
         mut batch: PersistBatch,
     ) -> Result<(), RoomsError> {
+        let EventStates { before: state_before, after: state_after, new_state } = states;
         let streams = self.stores().streams.clone();
         let reservation = self
             .inner
@@ -251,6 +269,9 @@ impl Rooms {
         }
         batch.forward_extremities = Some(vec![pdu.event_id().to_owned()]);
         self.stores().rooms.persist(&batch).await?;
+        if let Some(state) = new_state {
+            self.inner.state_cache.insert(state_after, state);
+        }
         self.note_latest(room_id, position);
         // Sync feeds learn of the event before its position is published, so a sync
         // that sees the position also finds the room in its feed.

@@ -7,7 +7,7 @@ use ruma::{OwnedRoomId, OwnedUserId, RoomAliasId, RoomId};
 use serde_json::{Map, Value, json};
 use stoa_federation::RoomVersion;
 
-use super::append::{NewLocalEvent, RoomTip};
+use super::append::{EventStates, NewLocalEvent, RoomTip};
 use super::{Rooms, RoomsError};
 use crate::accounts::now_ms;
 use crate::events::EventBuilder;
@@ -184,9 +184,11 @@ impl Rooms {
             delta: vec![(state_key.clone(), Some(pdu.event_id().to_owned()))],
         });
         batch.current_state_delta.push((state_key.clone(), Some(pdu.event_id().to_owned())));
-        self.finish_batch(&room_id, group, group, &pdu, None, batch).await?;
         let mut state = StateMap::new();
         state.insert(state_key, pdu.event_id().to_owned());
+        let state = std::sync::Arc::new(state);
+        let states = EventStates { before: group, after: group, new_state: Some(state.clone()) };
+        self.finish_batch(&room_id, states, &pdu, None, batch).await?;
         let tip = RoomTip {
             version,
             prev_events: vec![pdu.event_id().to_owned()],

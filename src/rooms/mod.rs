@@ -17,6 +17,7 @@ pub mod queue;
 pub mod read;
 pub mod relations;
 pub mod send;
+mod state_cache;
 pub mod timestamp;
 pub mod upgrade;
 pub mod visibility;
@@ -79,6 +80,7 @@ struct Inner {
     queues: queue::RoomQueues,
     members: members::MemberCache,
     changes: changes::RoomChanges,
+    state_cache: state_cache::StateCache,
     /// Room → position of its newest event, so incremental sync skips quiet rooms
     /// without touching the store.
     latest: std::sync::Mutex<std::collections::HashMap<ruma::OwnedRoomId, storage::Position>>,
@@ -104,6 +106,7 @@ impl Rooms {
                 queues: queue::RoomQueues::default(),
                 members: members::MemberCache::default(),
                 changes: changes::RoomChanges::default(),
+                state_cache: state_cache::StateCache::default(),
                 latest: std::sync::Mutex::new(std::collections::HashMap::new()),
                 default_version,
             }),

@@ -298,7 +298,7 @@ impl Rooms {
             }
         };
         let group = group.ok_or(RoomsError::UnknownEvent)?;
-        Ok(rooms.state_group(group).await?.unwrap_or_default())
+        Ok(self.state_group(group).await?.map(|state| (*state).clone()).unwrap_or_default())
     }
 
     /// The state before `event_id` (the start of a sync timeline) as client events, or

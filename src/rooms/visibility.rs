@@ -59,7 +59,7 @@ impl<'a> VisibilityCheck<'a> {
         if let Some(facts) = self.groups.get(&group) {
             return Ok(facts.clone());
         }
-        let state = self.rooms.stores().rooms.state_group(group).await?.unwrap_or_default();
+        let state = self.rooms.state_group(group).await?.unwrap_or_default();
         let history_visibility =
             match state_content(self.rooms, &state, "m.room.history_visibility", "").await? {
                 Some(content) => {
@@ -92,7 +92,7 @@ async fn joined_until(
         Some("leave" | "ban") => {
             let Some(stored) = store.get_event(&event_id).await? else { return Ok(None) };
             let Some((before, _)) = store.event_state_groups(&event_id).await? else { return Ok(None) };
-            let state = store.state_group(before).await?.unwrap_or_default();
+            let state = rooms.state_group(before).await?.unwrap_or_default();
             let was_joined = state_content(rooms, &state, "m.room.member", user_id.as_str())
                 .await?
                 .is_some_and(|c| c.get("membership").and_then(Value::as_str) == Some("join"));
@@ -137,7 +137,7 @@ impl Rooms {
             (Some("leave" | "ban"), Some(id)) => {
                 let groups = rooms.event_state_groups(&id).await?;
                 let group = groups.map(|(_, after)| after).ok_or(RoomsError::UnknownEvent)?;
-                Ok(rooms.state_group(group).await?.unwrap_or_default())
+                Ok(self.state_group(group).await?.map(|state| (*state).clone()).unwrap_or_default())
             }
             _ => {
                 let current = rooms.current_state(room_id).await?;
