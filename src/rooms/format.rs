@@ -35,6 +35,20 @@ pub fn client_event(stored: &StoredEvent, pdu: &Pdu, version: RoomVersion) -> Va
     Value::Object(event)
 }
 
+/// The federation format of a stored event (`event_format: federation` filters): the PDU
+/// itself, redacted if a redaction applies, with the event ID clients need to refer to it.
+pub fn federation_event(stored: &StoredEvent, pdu: &Pdu, version: RoomVersion) -> Value {
+    let full: Value = serde_json::from_str(pdu.json()).unwrap_or(Value::Null);
+    let mut event = match &stored.redacted_by {
+        Some(_) => stoa_federation::redact(&full, version).unwrap_or(full),
+        None => full,
+    };
+    if let Some(object) = event.as_object_mut() {
+        object.insert("event_id".to_owned(), json!(pdu.event_id()));
+    }
+    event
+}
+
 /// Stripped state for invites: type, state key, sender and content only.
 pub fn stripped_state(pdu: &Pdu) -> Value {
     let content: Value = serde_json::from_str(pdu.content().get()).unwrap_or(Value::Null);

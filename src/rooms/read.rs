@@ -313,6 +313,23 @@ impl Rooms {
         self.client_events(room_id, state.values().cloned().collect()).await
     }
 
+    /// The given events of a room in the federation format, in no particular order.
+    pub async fn events_as_pdus(
+        &self,
+        room_id: &RoomId,
+        ids: Vec<ruma::OwnedEventId>,
+    ) -> Result<Vec<Value>, RoomsError> {
+        let version = self.room_version(room_id).await?;
+        let stored = self.stores().rooms.get_events(&ids).await?;
+        stored
+            .iter()
+            .map(|event| {
+                let pdu = super::append::parse_stored(event, version)?;
+                Ok(super::format::federation_event(event, &pdu, version))
+            })
+            .collect()
+    }
+
     /// The given events of a room in the client format, in no particular order.
     pub async fn events_as_client_events(
         &self,

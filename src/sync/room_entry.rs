@@ -166,7 +166,11 @@ impl SyncEngine {
                 if !check.can_see(&pdu, stored.position).await? {
                     continue;
                 }
-                let event = rooms.client_event_full(stored, &pdu, version).await?;
+                let event = if filter.federation_format {
+                    crate::rooms::format::federation_event(stored, &pdu, version)
+                } else {
+                    rooms.client_event_full(stored, &pdu, version).await?
+                };
                 if !room_allowed || !matcher.matches(&event) {
                     timeline.dropped_state |= is_state;
                     continue;
@@ -240,7 +244,12 @@ impl SyncEngine {
         if request.filter.lazy_load_members {
             self.lazy_load(request, room_id, whole_room, &target, timeline, &mut selected);
         }
-        let events = rooms.events_as_client_events(room_id, selected.into_values().collect()).await?;
+        let ids = selected.into_values().collect();
+        let events = if request.filter.federation_format {
+            rooms.events_as_pdus(room_id, ids).await?
+        } else {
+            rooms.events_as_client_events(room_id, ids).await?
+        };
         Ok(request.filter.select(&request.filter.state, events))
     }
 

@@ -1,7 +1,7 @@
 //! A sync filter read into what the sync engine applies: which rooms, which events in
 //! each section, how many timeline events, lazy-loaded members, and the event shape.
 
-use ruma::api::client::filter::{FilterDefinition, LazyLoadOptions};
+use ruma::api::client::filter::{EventFormat, FilterDefinition, LazyLoadOptions};
 use serde_json::Value;
 
 use super::event_filter::{EventMatcher, project_fields};
@@ -27,6 +27,8 @@ pub struct SyncFilter {
     pub room_account_data: EventMatcher,
     pub account_data: EventMatcher,
     pub event_fields: Option<Vec<String>>,
+    /// `event_format: federation`: room events as the PDUs themselves.
+    pub federation_format: bool,
 }
 
 impl Default for SyncFilter {
@@ -70,6 +72,7 @@ impl SyncFilter {
             room_account_data: EventMatcher::from_room_event_filter(&room.account_data),
             account_data: EventMatcher::from_filter(&definition.account_data),
             event_fields: definition.event_fields.clone(),
+            federation_format: definition.event_format == EventFormat::Federation,
         }
     }
 

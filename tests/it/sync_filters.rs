@@ -126,6 +126,21 @@ async fn state_types_and_event_fields(b: Backend) {
     }
 }
 
+async fn federation_format_serves_pdus(b: Backend) {
+    let (s, alice, _bob, room) = room_with_two(b).await;
+    let a = &alice.access_token;
+    s.send_text(a, &room, "as a pdu").await;
+    let sync = s.sync(a, None, &filter(json!({"event_format": "federation"}))).await;
+    let timeline = room_events(&sync, "join", &room, "timeline");
+    let last = timeline.last().unwrap();
+    assert_eq!(last["content"]["body"], "as a pdu", "{sync}");
+    for field in ["auth_events", "prev_events", "depth", "hashes", "signatures", "event_id"] {
+        assert!(last.get(field).is_some(), "PDU lacks {field}: {last}");
+    }
+    let state = room_events(&sync, "join", &room, "state");
+    assert!(state.iter().chain(timeline.iter()).all(|e| e.get("signatures").is_some()), "{sync}");
+}
+
 async fn hidden_state_changes_reach_the_state_section(b: Backend) {
     let (s, alice, bob, room) = room_with_two(b).await;
     let (a, bt) = (&alice.access_token, &bob.access_token);
@@ -272,6 +287,7 @@ crate::per_backend!(
     timeline_types_senders_and_urls,
     room_lists_and_include_leave,
     state_types_and_event_fields,
+    federation_format_serves_pdus,
     hidden_state_changes_reach_the_state_section,
     lazy_members_once_unless_redundant_requested,
     account_data_filters,
