@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures_util::StreamExt;
 use ruma::{OwnedRoomId, OwnedUserId, RoomId, UserId};
 use serde_json::{Map, Value, json};
 
@@ -25,6 +26,17 @@ enum Candidate {
     Record(MembershipRecord),
     /// A room with changes whose membership (join) did not change in the window.
     StillJoined(OwnedRoomId),
+}
+
+/// Rooms whose entries are built at the same time.
+const ROOMS_AT_ONCE: usize = 8;
+
+/// The `rooms` section a room's entry goes to.
+enum Section {
+    Join,
+    Invite,
+    Knock,
+    Leave,
 }
 
 /// A parsed sync request.
@@ -96,62 +108,34 @@ impl SyncEngine {
         changed |= !global.is_empty() || !room_data.is_empty();
         let (mut join, mut invite, mut leave, mut knock) = (Map::new(), Map::new(), Map::new(), Map::new());
         let upto_events = upto.get(StreamId::Events);
-        let filter = &request.filter;
+        let mut work = Vec::new();
         for candidate in self.candidates(request, upto_events, &room_data).await? {
-            let membership = match candidate {
-                Candidate::StillJoined(room_id) => {
-                    if !filter.rooms.allows_room(room_id.as_str()) {
-                        continue;
-                    }
-                    let account_data = room_data.remove(room_id.as_str()).unwrap_or_default();
-                    let entry = self
-                        .joined_room(request, &room_id, upto_events, false, account_data, &ignored)
-                        .await?;
-                    if let Some(entry) = entry {
-                        changed = true;
-                        join.insert(room_id.to_string(), entry);
-                    }
-                    continue;
-                }
-                Candidate::Record(membership) => membership,
+            let room_id = match &candidate {
+                Candidate::StillJoined(room_id) => room_id,
+                Candidate::Record(record) => &record.room_id,
             };
-            if membership.position > upto_events || !filter.rooms.allows_room(membership.room_id.as_str()) {
-                continue;
+            if request.filter.rooms.allows_room(room_id.as_str()) {
+                let account_data = room_data.remove(room_id.as_str()).unwrap_or_default();
+                work.push((candidate, account_data));
             }
-            let room_id = membership.room_id.clone();
-            let is_new = since.is_none_or(|s| membership.position > s.get(StreamId::Events));
-            let account_data = room_data.remove(room_id.as_str()).unwrap_or_default();
-            // Rooms left before the window only on request, and only when the client
-            // starts over; newly left rooms always.
-            let show_left = (is_new && since.is_some())
-                || (filter.include_leave && (since.is_none() || request.full_state));
-            let entry = match membership.membership.as_str() {
-                "join" => {
-                    self.joined_room(request, &room_id, upto_events, is_new, account_data, &ignored).await?
-                }
-                // Invites from ignored users are not shown at all.
-                "invite" if is_new && self.invited_by_ignored(&membership, &ignored).await? => None,
-                "invite" if is_new => {
-                    Some(json!({ "invite_state": { "events": self.stripped(&membership).await? } }))
-                }
-                "knock" if is_new => {
-                    Some(json!({ "knock_state": { "events": self.stripped(&membership).await? } }))
-                }
-                "leave" | "ban" if show_left && !self.rooms.is_forgotten(&room_id, user).await? => {
-                    Some(self.left_room(request, &membership, upto_events, account_data, &ignored).await?)
-                }
-                _ => None,
+        }
+        // Rooms are independent: their store reads overlap (a few at a time, so one
+        // sync cannot flood the store).
+        let mut entries = futures_util::stream::iter(work)
+            .map(|(candidate, account_data)| {
+                self.room_entry(request, candidate, account_data, upto_events, &ignored)
+            })
+            .buffer_unordered(ROOMS_AT_ONCE);
+        while let Some(entry) = entries.next().await {
+            let Some((section, room_id, entry)) = entry? else { continue };
+            changed = true;
+            let section = match section {
+                Section::Join => &mut join,
+                Section::Invite => &mut invite,
+                Section::Knock => &mut knock,
+                Section::Leave => &mut leave,
             };
-            if let Some(entry) = entry {
-                changed = true;
-                let section = match membership.membership.as_str() {
-                    "join" => &mut join,
-                    "invite" => &mut invite,
-                    "knock" => &mut knock,
-                    _ => &mut leave,
-                };
-                section.insert(room_id.to_string(), entry);
-            }
+            section.insert(room_id.to_string(), entry);
         }
         let body = json!({
             "next_batch": upto.to_string(),
@@ -159,6 +143,58 @@ impl SyncEngine {
             "account_data": { "events": global },
         });
         Ok((body, changed))
+    }
+
+    /// One room's entry and its section, or `None` when it has nothing to say.
+    async fn room_entry(
+        &self,
+        request: &SyncRequest,
+        candidate: Candidate,
+        account_data: Vec<Value>,
+        upto: Position,
+        ignored: &HashSet<String>,
+    ) -> Result<Option<(Section, OwnedRoomId, Value)>, RoomsError> {
+        let membership = match candidate {
+            Candidate::StillJoined(room_id) => {
+                let entry = self.joined_room(request, &room_id, upto, false, account_data, ignored).await?;
+                return Ok(entry.map(|entry| (Section::Join, room_id, entry)));
+            }
+            Candidate::Record(membership) => membership,
+        };
+        if membership.position > upto {
+            return Ok(None);
+        }
+        let since = request.since;
+        let room_id = membership.room_id.clone();
+        let is_new = since.is_none_or(|s| membership.position > s.get(StreamId::Events));
+        // Rooms left before the window only on request, and only when the client
+        // starts over; newly left rooms always.
+        let show_left = (is_new && since.is_some())
+            || (request.filter.include_leave && (since.is_none() || request.full_state));
+        let entry = match membership.membership.as_str() {
+            "join" => self
+                .joined_room(request, &room_id, upto, is_new, account_data, ignored)
+                .await?
+                .map(|entry| (Section::Join, entry)),
+            // Invites from ignored users are not shown at all.
+            "invite" if is_new && self.invited_by_ignored(&membership, ignored).await? => None,
+            "invite" if is_new => Some((
+                Section::Invite,
+                json!({ "invite_state": { "events": self.stripped(&membership).await? } }),
+            )),
+            "knock" if is_new => Some((
+                Section::Knock,
+                json!({ "knock_state": { "events": self.stripped(&membership).await? } }),
+            )),
+            "leave" | "ban" if show_left && !self.rooms.is_forgotten(&room_id, &request.user_id).await? => {
+                Some((
+                    Section::Leave,
+                    self.left_room(request, &membership, upto, account_data, ignored).await?,
+                ))
+            }
+            _ => None,
+        };
+        Ok(entry.map(|(section, entry)| (section, room_id, entry)))
     }
 
     /// The rooms to look at. An incremental sync whose token the user's change feed
