@@ -49,6 +49,8 @@ pub struct SyncEngine {
     account_data: Arc<dyn AccountDataStore>,
     account_data_stream: Watermark,
     notifier: Arc<Notifier>,
+    /// Adds the E2EE sections (to-device, device lists, key counts) when set.
+    e2ee: Option<crate::e2ee::E2ee>,
 }
 
 impl SyncEngine {
@@ -58,7 +60,13 @@ impl SyncEngine {
         account_data_stream: Watermark,
         notifier: Arc<Notifier>,
     ) -> Self {
-        SyncEngine { rooms, account_data, account_data_stream, notifier }
+        SyncEngine { rooms, account_data, account_data_stream, notifier, e2ee: None }
+    }
+
+    /// Serves the E2EE sections too.
+    pub fn with_e2ee(mut self, e2ee: crate::e2ee::E2ee) -> Self {
+        self.e2ee = Some(e2ee);
+        self
     }
 
     /// Answers at once when something changed since the token (or there is none),
@@ -70,6 +78,10 @@ impl SyncEngine {
             let upto = SyncToken::default()
                 .with(StreamId::Events, self.rooms.events_position())
                 .with(StreamId::AccountData, self.account_data_stream.published());
+            let upto = match &self.e2ee {
+                Some(e2ee) => super::e2ee::with_positions(e2ee, upto),
+                None => upto,
+            };
             let (body, changed) = self.compute(request, upto).await?;
             let remaining = deadline.saturating_duration_since(Instant::now());
             if changed || request.since.is_none() || request.full_state || remaining.is_zero() {
@@ -129,11 +141,14 @@ impl SyncEngine {
                 section.insert(room_id.to_string(), entry);
             }
         }
-        let body = json!({
+        let mut body = json!({
             "next_batch": upto.to_string(),
             "rooms": { "join": join, "invite": invite, "leave": leave, "knock": knock },
             "account_data": { "events": global },
         });
+        if let Some(e2ee) = &self.e2ee {
+            changed |= super::e2ee::add_sections(e2ee, request, upto, &mut body).await?;
+        }
         Ok((body, changed))
     }
 
