@@ -66,20 +66,22 @@ impl E2ee {
         Ok(false)
     }
 
-    /// Checks and stores the requester's cross-signing keys, then announces the change.
-    pub async fn upload_signing_keys(
+    /// Checks the uploaded keys: each names the requester and its usage, and the
+    /// self-signing and user-signing keys are signed by the master key (the uploaded one,
+    /// or the stored one when none is uploaded).
+    pub async fn check_signing_keys(
         &self,
         requester: &Requester,
         upload: &SigningKeysUpload<'_>,
     ) -> Result<(), E2eeError> {
         let user_id = &requester.user_id;
-        let keys = &self.stores().e2ee_keys;
         let master = match upload.master {
             Some(text) => Some(check_cross_signing_key(&parse(text)?, user_id, CrossSigningKind::Master)?),
-            None => keys
-                .get_cross_signing_key(user_id, CrossSigningKind::Master)
-                .await?
-                .and_then(|json| cross_signing_public_key(&json)),
+            None => {
+                let stored =
+                    self.stores().e2ee_keys.get_cross_signing_key(user_id, CrossSigningKind::Master).await?;
+                stored.and_then(|json| cross_signing_public_key(&json))
+            }
         };
         for (kind, text) in upload.keys() {
             let (Some(text), false) = (text, kind == CrossSigningKind::Master) else { continue };
@@ -90,15 +92,25 @@ impl E2ee {
                 .ok_or_else(|| E2eeError::InvalidParam("upload a master key first".to_owned()))?;
             verify(&value, user_id, &format!("ed25519:{master}"), master)?;
         }
+        Ok(())
+    }
+
+    /// Checks and stores the requester's cross-signing keys, then announces the change.
+    pub async fn upload_signing_keys(
+        &self,
+        requester: &Requester,
+        upload: &SigningKeysUpload<'_>,
+    ) -> Result<(), E2eeError> {
+        self.check_signing_keys(requester, upload).await?;
         if upload.keys().iter().all(|(_, text)| text.is_none()) {
             return Ok(());
         }
         for (kind, text) in upload.keys() {
             if let Some(text) = text {
-                keys.put_cross_signing_key(user_id, kind, text).await?;
+                self.stores().e2ee_keys.put_cross_signing_key(&requester.user_id, kind, text).await?;
             }
         }
-        self.announce_device_change(user_id).await
+        self.announce_device_change(&requester.user_id).await
     }
 
     /// Verifies and stores uploaded signatures (`user → key ID → signed object`);

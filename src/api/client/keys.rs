@@ -100,6 +100,7 @@ async fn upload_signing(
         self_signing: body.self_signing_key.as_ref().map(|raw| raw.json().get()),
         user_signing: body.user_signing_key.as_ref().map(|raw| raw.json().get()),
     };
+    state.e2ee.check_signing_keys(requester, &upload).await?;
     if state.e2ee.signing_keys_upload_needs_auth(requester, &upload).await? {
         state.accounts.confirm_with_password(requester, "device_signing_upload", body.auth.as_ref()).await?;
     }

@@ -18,7 +18,7 @@ use super::EmbeddedStore;
 use super::codec::{
     compound_key, decode_record, decode_text, decode_u64, encode_record, encode_u64, key_prefix,
 };
-use super::engine::{Batch, Direction, KeyRange, KvEngine, Table, key_after};
+use super::engine::{Batch, Direction, KeyRange, KeyValue, KvEngine, Table, key_after};
 use crate::storage::{CrossSigningKind, E2eeKeyStore, Error, KeySignature, OneTimeKeyRecord};
 
 #[derive(Serialize, Deserialize)]
@@ -38,11 +38,7 @@ struct StoredFallbackKey {
 const PAGE: usize = 512;
 
 /// Every row under `prefix`, page by page.
-pub(super) fn scan_all(
-    engine: &dyn KvEngine,
-    table: Table,
-    prefix: Vec<u8>,
-) -> Result<Vec<(Vec<u8>, Vec<u8>)>, Error> {
+pub(super) fn scan_all(engine: &dyn KvEngine, table: Table, prefix: Vec<u8>) -> Result<Vec<KeyValue>, Error> {
     let mut range = KeyRange::prefix(prefix);
     let mut rows = Vec::new();
     loop {
