@@ -102,8 +102,9 @@ async fn bad_uploads_store_nothing(b: Backend) {
     let oversize: serde_json::Map<String, Value> =
         (0..1001).map(|i| (format!("curve25519:K{i}"), json!(alice.curve25519()))).collect();
     s.post(UPLOAD, alice.token(), json!({ "one_time_keys": oversize })).await.err(413, "M_TOO_LARGE");
-    let huge = "x".repeat(9 * 1024 * 1024);
-    s.post(UPLOAD, alice.token(), json!({ "device_keys": { "pad": huge } })).await.err(413, "M_TOO_LARGE");
+    let big_key = json!({ "key": alice.curve25519(), "pad": "x".repeat(10_000) });
+    let big = json!({ "one_time_keys": { "signed_curve25519:BIG": big_key } });
+    s.post(UPLOAD, alice.token(), big).await.err(413, "M_TOO_LARGE");
     s.post(UPLOAD, None, json!({ "device_keys": alice.device_keys() })).await.err(401, "M_MISSING_TOKEN");
 
     let found = query(&s, &bob, json!({ alice.user(): [] })).await;
