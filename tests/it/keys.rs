@@ -240,6 +240,23 @@ async fn device_list_changes_reach_room_members(b: Backend) {
     assert_eq!(bob_after["device_lists"]["left"], json!([alice.user()]), "{bob_after}");
 }
 
+async fn memberships_drive_device_lists(b: Backend) {
+    let s = Server::start_default(b).await;
+    let alice = device(&s, "alice", "ADEV").await;
+    let bob = device(&s, "bob", "BDEV").await;
+    let room = s.create_room(&alice.session.access_token, json!({ "preset": "public_chat" })).await;
+    let since =
+        s.sync(&alice.session.access_token, None, "").await["next_batch"].as_str().expect("s").to_owned();
+    s.join(&bob.session.access_token, &room).await;
+    let body = s.sync(&alice.session.access_token, Some(&since), "").await;
+    assert_eq!(body["device_lists"]["changed"], json!([bob.user()]), "a new member: {body}");
+    let since = body["next_batch"].as_str().expect("next");
+    s.leave(&bob.session.access_token, &room).await;
+    let body = s.sync(&alice.session.access_token, Some(since), "").await;
+    assert_eq!(body["device_lists"]["left"], json!([bob.user()]), "no shared room any more: {body}");
+    assert_eq!(body["device_lists"]["changed"], json!([]), "{body}");
+}
+
 async fn deleting_a_device_deletes_its_keys(b: Backend) {
     let s = Server::start_default(b).await;
     let mut alice = device(&s, "alice", "ADEV").await;
@@ -288,5 +305,6 @@ crate::per_backend!(
     claims_fall_back_and_skip_unknown_devices,
     fifty_parallel_claims_hand_out_ten_keys_once,
     device_list_changes_reach_room_members,
+    memberships_drive_device_lists,
     deleting_a_device_deletes_its_keys,
 );
