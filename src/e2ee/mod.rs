@@ -7,6 +7,7 @@
 pub mod backup;
 pub mod claim;
 pub mod cross_signing;
+pub mod dehydrated;
 pub mod device_lists;
 pub mod query;
 pub mod signatures;

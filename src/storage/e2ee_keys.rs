@@ -139,4 +139,18 @@ pub trait E2eeKeyStore: Send + Sync {
     ) -> Result<(), Error>;
     /// Every stored signature over the user's keys, sorted.
     async fn key_signatures(&self, target_user: &UserId) -> Result<Vec<KeySignature>, Error>;
+
+    /// Records the user's dehydrated device (MSC3814) and its opaque data, replacing the
+    /// previous one; returns the previous device's ID.
+    async fn put_dehydrated_device(
+        &self,
+        user_id: &UserId,
+        device_id: &DeviceId,
+        device_data: &str,
+    ) -> Result<Option<OwnedDeviceId>, Error>;
+    /// The user's dehydrated device and its data.
+    async fn get_dehydrated_device(&self, user_id: &UserId)
+    -> Result<Option<(OwnedDeviceId, String)>, Error>;
+    /// Forgets the user's dehydrated device; returns its ID.
+    async fn delete_dehydrated_device(&self, user_id: &UserId) -> Result<Option<OwnedDeviceId>, Error>;
 }

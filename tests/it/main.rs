@@ -8,6 +8,7 @@ mod account_data;
 mod cli;
 mod client_libraries;
 mod cross_signing;
+mod dehydrated;
 mod devices;
 mod directory;
 mod discovery;

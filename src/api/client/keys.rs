@@ -29,7 +29,9 @@ pub fn routes(router: Router<AppState>) -> Router<AppState> {
 }
 
 /// `(key ID, JSON)` of each key in an uploaded key map.
-fn key_texts<T>(map: &BTreeMap<ruma::OwnedOneTimeKeyId, ruma::serde::Raw<T>>) -> Vec<(String, &str)> {
+pub(super) fn key_texts<T>(
+    map: &BTreeMap<ruma::OwnedOneTimeKeyId, ruma::serde::Raw<T>>,
+) -> Vec<(String, &str)> {
     map.iter().map(|(id, raw)| (id.to_string(), raw.json().get())).collect()
 }
 

@@ -3,6 +3,7 @@
 
 mod account;
 mod account_data;
+mod dehydrated;
 mod devices;
 mod directory;
 mod discovery;
@@ -43,5 +44,6 @@ pub fn routes(router: Router<AppState>) -> Router<AppState> {
     let router = keys::routes(router);
     let router = to_device::routes(router);
     let router = key_backup::routes(router);
+    let router = dehydrated::routes(router);
     filters::routes(router)
 }

@@ -135,3 +135,20 @@ pub(crate) async fn cross_signing_keys_and_signatures(fixture: Fixture) {
         [signature("MASTERPUB", "@bob:example.org", "s2")]
     );
 }
+
+pub(crate) async fn dehydrated_device_replaced_and_deleted(fixture: Fixture) {
+    let keys = &fixture.stores.e2ee_keys;
+    let (alice, bob) = (user_id(ALICE), user_id("@bob:example.org"));
+    assert_eq!(keys.get_dehydrated_device(&alice).await.unwrap(), None);
+    assert_eq!(keys.put_dehydrated_device(&alice, &device_id("D1"), r#"{"d":1}"#).await.unwrap(), None);
+    let previous = keys.put_dehydrated_device(&alice, &device_id("D2"), r#"{"d":2}"#).await.unwrap();
+    assert_eq!(previous, Some(device_id("D1")));
+    assert_eq!(
+        keys.get_dehydrated_device(&alice).await.unwrap(),
+        Some((device_id("D2"), r#"{"d":2}"#.to_owned()))
+    );
+    assert_eq!(keys.get_dehydrated_device(&bob).await.unwrap(), None);
+    assert_eq!(keys.delete_dehydrated_device(&alice).await.unwrap(), Some(device_id("D2")));
+    assert_eq!(keys.delete_dehydrated_device(&alice).await.unwrap(), None);
+    assert_eq!(keys.get_dehydrated_device(&alice).await.unwrap(), None);
+}

@@ -201,6 +201,7 @@ macro_rules! conformance_suite {
                 concurrent_claims_hand_out_each_key_once,
                 fallback_keys_marked_used,
                 cross_signing_keys_and_signatures,
+                dehydrated_device_replaced_and_deleted,
             ],
             to_device: [
                 queue_deliver_and_ack,

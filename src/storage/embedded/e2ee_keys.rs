@@ -28,6 +28,12 @@ struct StoredOneTimeKey {
 }
 
 #[derive(Serialize, Deserialize)]
+struct StoredDehydratedDevice {
+    device_id: String,
+    device_data: String,
+}
+
+#[derive(Serialize, Deserialize)]
 struct StoredFallbackKey {
     key_id: String,
     json: String,
@@ -406,4 +412,53 @@ impl E2eeKeyStore for EmbeddedStore {
         })
         .await
     }
+
+    async fn put_dehydrated_device(
+        &self,
+        user_id: &UserId,
+        device_id: &DeviceId,
+        device_data: &str,
+    ) -> Result<Option<OwnedDeviceId>, Error> {
+        let key = user_id.as_bytes().to_vec();
+        let record =
+            StoredDehydratedDevice { device_id: device_id.to_string(), device_data: device_data.to_owned() };
+        self.run_locked(self.locks.e2ee(user_id.as_str()), move |engine| {
+            let previous = load_dehydrated(engine, &key)?;
+            let mut batch = Batch::new();
+            batch.put(Table::DehydratedDevices, key, encode_record(&record)?);
+            engine.write(batch)?;
+            Ok(previous.map(|(device_id, _)| device_id))
+        })
+        .await
+    }
+
+    async fn get_dehydrated_device(
+        &self,
+        user_id: &UserId,
+    ) -> Result<Option<(OwnedDeviceId, String)>, Error> {
+        let key = user_id.as_bytes().to_vec();
+        self.run(move |engine| load_dehydrated(engine, &key)).await
+    }
+
+    async fn delete_dehydrated_device(&self, user_id: &UserId) -> Result<Option<OwnedDeviceId>, Error> {
+        let key = user_id.as_bytes().to_vec();
+        self.run_locked(self.locks.e2ee(user_id.as_str()), move |engine| {
+            let previous = load_dehydrated(engine, &key)?;
+            if previous.is_some() {
+                let mut batch = Batch::new();
+                batch.delete(Table::DehydratedDevices, key);
+                engine.write(batch)?;
+            }
+            Ok(previous.map(|(device_id, _)| device_id))
+        })
+        .await
+    }
+}
+
+fn load_dehydrated(engine: &dyn KvEngine, key: &[u8]) -> Result<Option<(OwnedDeviceId, String)>, Error> {
+    let Some(bytes) = engine.get(Table::DehydratedDevices, key)? else {
+        return Ok(None);
+    };
+    let stored: StoredDehydratedDevice = decode_record(&bytes)?;
+    Ok(Some((OwnedDeviceId::from(stored.device_id), stored.device_data)))
 }

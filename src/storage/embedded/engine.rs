@@ -131,10 +131,12 @@ pub(crate) enum Table {
     BackupVersions,
     /// user ID, version (u64 big-endian), room ID, session ID → session key JSON.
     BackupKeys,
+    /// user ID → the user's dehydrated device (MSC3814): device ID and opaque data.
+    DehydratedDevices,
 }
 
 impl Table {
-    pub(crate) const ALL: [Table; 51] = [
+    pub(crate) const ALL: [Table; 52] = [
         Table::Meta,
         Table::Users,
         Table::RegistrationTokens,
@@ -186,6 +188,7 @@ impl Table {
         Table::DeviceListLog,
         Table::BackupVersions,
         Table::BackupKeys,
+        Table::DehydratedDevices,
     ];
 
     /// The on-disk name of the table; never change one (it would orphan the data).
@@ -242,6 +245,7 @@ impl Table {
             Table::DeviceListLog => "device_list_log",
             Table::BackupVersions => "backup_versions",
             Table::BackupKeys => "backup_keys",
+            Table::DehydratedDevices => "dehydrated_devices",
         }
     }
 

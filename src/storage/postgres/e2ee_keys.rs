@@ -319,4 +319,62 @@ impl E2eeKeyStore for PostgresStore {
             })
             .collect()
     }
+
+    async fn put_dehydrated_device(
+        &self,
+        user_id: &UserId,
+        device_id: &DeviceId,
+        device_data: &str,
+    ) -> Result<Option<OwnedDeviceId>, Error> {
+        let doing = "storing a dehydrated device";
+        let mut tx = self.pool.begin().await.map_err(query_failed(doing))?;
+        let previous = sqlx::query("SELECT device_id FROM dehydrated_devices WHERE user_id = $1 FOR UPDATE")
+            .bind(user_id.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(query_failed(doing))?;
+        let previous: Option<String> =
+            previous.map(|row| row.try_get("device_id")).transpose().map_err(query_failed(doing))?;
+        sqlx::query(
+            "INSERT INTO dehydrated_devices (user_id, device_id, device_data) VALUES ($1, $2, $3) \
+             ON CONFLICT (user_id) DO UPDATE SET device_id = EXCLUDED.device_id, device_data = EXCLUDED.device_data",
+        )
+        .bind(user_id.as_str())
+        .bind(device_id.as_str())
+        .bind(device_data)
+        .execute(&mut *tx)
+        .await
+        .map_err(query_failed(doing))?;
+        tx.commit().await.map_err(query_failed(doing))?;
+        Ok(previous.map(device_id_from_text))
+    }
+
+    async fn get_dehydrated_device(
+        &self,
+        user_id: &UserId,
+    ) -> Result<Option<(OwnedDeviceId, String)>, Error> {
+        let doing = "reading a dehydrated device";
+        let row = sqlx::query("SELECT device_id, device_data FROM dehydrated_devices WHERE user_id = $1")
+            .bind(user_id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query_failed(doing))?;
+        row.map(|row| {
+            let device: String = row.try_get("device_id").map_err(query_failed(doing))?;
+            Ok((device_id_from_text(device), row.try_get("device_data").map_err(query_failed(doing))?))
+        })
+        .transpose()
+    }
+
+    async fn delete_dehydrated_device(&self, user_id: &UserId) -> Result<Option<OwnedDeviceId>, Error> {
+        let doing = "deleting a dehydrated device";
+        let row = sqlx::query("DELETE FROM dehydrated_devices WHERE user_id = $1 RETURNING device_id")
+            .bind(user_id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query_failed(doing))?;
+        let device: Option<String> =
+            row.map(|row| row.try_get("device_id")).transpose().map_err(query_failed(doing))?;
+        Ok(device.map(device_id_from_text))
+    }
 }

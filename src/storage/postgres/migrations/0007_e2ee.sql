@@ -1,5 +1,5 @@
 -- End-to-end encryption: device and cross-signing keys, one-time and fallback keys,
--- signatures, to-device queues, device-list changes and key backups.
+-- signatures, to-device queues, device-list changes, key backups and dehydrated devices.
 CREATE TABLE device_keys (
     user_id   text COLLATE "C" NOT NULL,
     device_id text COLLATE "C" NOT NULL,
@@ -84,4 +84,10 @@ CREATE TABLE backup_keys (
     session_id text COLLATE "C" NOT NULL,
     json       text NOT NULL,
     PRIMARY KEY (user_id, version, room_id, session_id)
+);
+
+CREATE TABLE dehydrated_devices (
+    user_id     text COLLATE "C" PRIMARY KEY,
+    device_id   text COLLATE "C" NOT NULL,
+    device_data text NOT NULL
 );
