@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 use crate::accounts::Accounts;
 use crate::api::{self, AppState, Discovery, Limits};
 use crate::config::Config;
+use crate::e2ee::E2ee;
 use crate::rooms::Rooms;
 use crate::storage::{self, Stores, StreamId};
 use crate::streams::{Notifier, Watermark};
@@ -40,6 +41,7 @@ pub struct Services {
     pub stores: Stores,
     pub accounts: Accounts,
     pub rooms: Rooms,
+    pub e2ee: E2ee,
     pub sync: SyncEngine,
     pub filters: Filters,
     pub server_key: Arc<ServerSigningKey>,
@@ -56,26 +58,36 @@ impl Services {
             Watermark::new(stores.streams.max_reserved_position(StreamId::AccountData).await?);
         let events_stream = Watermark::new(stores.streams.max_reserved_position(StreamId::Events).await?);
         let notifier = Notifier::new();
-        let accounts = Accounts::new(
-            stores.clone(),
-            server_name.clone(),
-            config.registration.clone(),
-            config.auth.clone(),
-            account_data_stream.clone(),
-            notifier.clone(),
-        )
-        .map_err(|e| AppError::Setup(e.to_string()))?;
         let rooms = Rooms::new(
             stores.clone(),
-            server_name,
+            server_name.clone(),
             server_key.clone(),
             events_stream,
             notifier.clone(),
             RoomVersion::DEFAULT,
         );
-        let sync = SyncEngine::new(rooms.clone(), stores.account_data.clone(), account_data_stream, notifier);
+        let e2ee = E2ee::new(
+            stores.clone(),
+            rooms.clone(),
+            server_name.clone(),
+            notifier.clone(),
+            Watermark::new(stores.streams.max_reserved_position(StreamId::ToDevice).await?),
+            Watermark::new(stores.streams.max_reserved_position(StreamId::DeviceLists).await?),
+        );
+        let accounts = Accounts::new(
+            stores.clone(),
+            server_name,
+            config.registration.clone(),
+            config.auth.clone(),
+            account_data_stream.clone(),
+            notifier.clone(),
+            Arc::new(e2ee.clone()),
+        )
+        .map_err(|e| AppError::Setup(e.to_string()))?;
+        let sync = SyncEngine::new(rooms.clone(), stores.account_data.clone(), account_data_stream, notifier)
+            .with_e2ee(e2ee.clone());
         let filters = Filters::new(stores.filters.clone());
-        Ok(Services { stores, accounts, rooms, sync, filters, server_key })
+        Ok(Services { stores, accounts, rooms, e2ee, sync, filters, server_key })
     }
 }
 
@@ -92,6 +104,7 @@ pub async fn run(config: Config) -> Result<(), AppError> {
     let state = AppState {
         accounts: services.accounts.clone(),
         rooms: services.rooms.clone(),
+        e2ee: services.e2ee.clone(),
         sync: services.sync.clone(),
         filters: services.filters.clone(),
         limits: Arc::new(Limits::new(config.http.max_body_bytes, &config.rate_limits)),

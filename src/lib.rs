@@ -7,6 +7,7 @@ pub mod admin;
 pub mod api;
 pub mod app;
 pub mod config;
+pub mod e2ee;
 pub mod events;
 pub mod rooms;
 pub mod storage;

@@ -38,8 +38,7 @@ impl Accounts {
         let hash = self.inner.hasher.hash(new_password).await?;
         self.set_password_hash(&requester.user_id, &hash).await?;
         if logout_devices {
-            let devices = &self.stores().devices;
-            devices.delete_devices_except(&requester.user_id, Some(&requester.device_id)).await?;
+            self.delete_devices_except(&requester.user_id, Some(&requester.device_id)).await?;
         }
         tracing::info!(user = %requester.user_id, logout_devices, "password changed");
         Ok(())
@@ -64,10 +63,24 @@ impl Accounts {
         self.run_uia(&requirement, auth).await?;
         let stores = self.stores();
         stores.accounts.deactivate_user(&requester.user_id).await?;
-        stores.devices.delete_devices_except(&requester.user_id, None).await?;
+        self.delete_devices_except(&requester.user_id, None).await?;
         stores.profiles.set_displayname(&requester.user_id, None).await?;
         stores.profiles.set_avatar_url(&requester.user_id, None).await?;
         tracing::info!(user = %requester.user_id, "deactivated");
+        Ok(())
+    }
+}
+
+impl Accounts {
+    /// Runs password UIA for a sensitive `operation` of the requester's own account.
+    pub async fn confirm_with_password(
+        &self,
+        requester: &Requester,
+        operation: &str,
+        auth: Option<&AuthData>,
+    ) -> Result<(), AccountsError> {
+        let requirement = self.password_requirement(requester, operation);
+        self.run_uia(&requirement, auth).await?;
         Ok(())
     }
 }

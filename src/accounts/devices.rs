@@ -6,6 +6,31 @@ use ruma::{DeviceId, OwnedDeviceId};
 use super::{Accounts, AccountsError, Requester};
 use crate::storage::DeviceRecord;
 
+/// What else must go when devices are deleted (their E2EE keys and to-device queues),
+/// implemented by the E2EE domain so accounts need not know it.
+#[async_trait::async_trait]
+pub trait DeviceRemoval: Send + Sync {
+    async fn devices_removed(
+        &self,
+        user_id: &ruma::UserId,
+        device_ids: &[OwnedDeviceId],
+    ) -> Result<(), crate::storage::Error>;
+}
+
+/// For tools that delete no devices' keys (none exist without the E2EE domain).
+pub struct NoDeviceRemoval;
+
+#[async_trait::async_trait]
+impl DeviceRemoval for NoDeviceRemoval {
+    async fn devices_removed(
+        &self,
+        _user_id: &ruma::UserId,
+        _device_ids: &[OwnedDeviceId],
+    ) -> Result<(), crate::storage::Error> {
+        Ok(())
+    }
+}
+
 impl Accounts {
     pub async fn devices(&self, requester: &Requester) -> Result<Vec<DeviceRecord>, AccountsError> {
         Ok(self.stores().devices.list_devices(&requester.user_id).await?)

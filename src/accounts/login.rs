@@ -137,8 +137,7 @@ impl Accounts {
 
     /// `POST /logout/all`: deletes every device of the user.
     pub async fn logout_all(&self, requester: &Requester) -> Result<(), AccountsError> {
-        self.stores().devices.delete_devices_except(&requester.user_id, None).await?;
-        Ok(())
+        self.delete_devices_except(&requester.user_id, None).await
     }
 
     pub(super) async fn delete_device_unchecked(
@@ -146,7 +145,22 @@ impl Accounts {
         user_id: &UserId,
         device_id: &DeviceId,
     ) -> Result<(), AccountsError> {
-        self.stores().devices.delete_device(user_id, device_id).await?;
+        if self.stores().devices.delete_device(user_id, device_id).await? {
+            self.inner.device_removal.devices_removed(user_id, &[device_id.to_owned()]).await?;
+        }
+        Ok(())
+    }
+
+    /// Deletes every device of the user but `keep`, and what hangs off them (keys, queues).
+    pub async fn delete_devices_except(
+        &self,
+        user_id: &UserId,
+        keep: Option<&DeviceId>,
+    ) -> Result<(), AccountsError> {
+        let deleted = self.stores().devices.delete_devices_except(user_id, keep).await?;
+        if !deleted.is_empty() {
+            self.inner.device_removal.devices_removed(user_id, &deleted).await?;
+        }
         Ok(())
     }
 

@@ -22,6 +22,7 @@ use crate::config::{AuthConfig, RegistrationConfig};
 use crate::storage::{self, Stores};
 use crate::streams::Watermark;
 
+pub use devices::{DeviceRemoval, NoDeviceRemoval};
 pub use password::PasswordHasher;
 pub use uia::{StageFailure, UiaChallenge};
 
@@ -96,6 +97,8 @@ struct Inner {
     /// Wakes the user's long-polling syncs when their account data changes.
     notifier: std::sync::Arc<crate::streams::Notifier>,
     last_seen: activity::LastSeen,
+    /// Deletes what hangs off deleted devices (E2EE keys, to-device queues).
+    device_removal: Arc<dyn DeviceRemoval>,
 }
 
 impl Accounts {
@@ -106,6 +109,7 @@ impl Accounts {
         auth: AuthConfig,
         account_data_stream: Watermark,
         notifier: std::sync::Arc<crate::streams::Notifier>,
+        device_removal: Arc<dyn DeviceRemoval>,
     ) -> Result<Self, AccountsError> {
         let hasher = PasswordHasher::new(&auth).map_err(|e| AccountsError::Internal(e.to_string()))?;
         Ok(Accounts {
@@ -118,6 +122,7 @@ impl Accounts {
                 account_data_stream,
                 notifier,
                 last_seen: activity::LastSeen::default(),
+                device_removal,
             }),
         })
     }

@@ -88,6 +88,6 @@ pub async fn reset_password(
         }
         Err(other) => return Err(other.into()),
     }
-    services.stores.devices.delete_devices_except(&user_id, None).await?;
+    accounts.delete_devices_except(&user_id, None).await?;
     Ok(user_id)
 }

@@ -6,6 +6,7 @@ use http::{HeaderValue, StatusCode, header};
 use serde_json::{Map, Value, json};
 
 use crate::accounts::{AccountsError, StageFailure};
+use crate::e2ee::E2eeError;
 use crate::rooms::RoomsError;
 use crate::storage;
 use crate::sync::filter::FilterError;
@@ -226,6 +227,45 @@ impl From<FilterError> for ApiError {
                 ApiError::internal()
             }
         }
+    }
+}
+
+impl From<E2eeError> for ApiError {
+    fn from(error: E2eeError) -> Self {
+        match error {
+            E2eeError::InvalidParam(why) => ApiError::invalid_param(why),
+            E2eeError::BadJson(why) => ApiError::bad_json(why),
+            E2eeError::InvalidSignature(why) => {
+                Self::new(StatusCode::BAD_REQUEST, "M_INVALID_SIGNATURE", why)
+            }
+            E2eeError::Forbidden(why) => ApiError::forbidden(why),
+            E2eeError::NotFound(why) => ApiError::not_found(why),
+            E2eeError::TooLarge(why) => Self::new(StatusCode::PAYLOAD_TOO_LARGE, "M_TOO_LARGE", why),
+            E2eeError::WrongRoomKeysVersion { current } => {
+                let error = Self::new(
+                    StatusCode::FORBIDDEN,
+                    "M_WRONG_ROOM_KEYS_VERSION",
+                    "that is not the current backup version",
+                );
+                match current {
+                    Some(current) => error.with("current_version", Value::String(current)),
+                    None => error,
+                }
+            }
+            E2eeError::Storage(error) => error.into(),
+            E2eeError::Internal(message) => {
+                tracing::error!(%message, "internal failure");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+impl ApiError {
+    /// The `{errcode, error}` object of an error that is reported inside a successful
+    /// response (e.g. per-key `failures` of a signature upload).
+    pub fn failure_object(self) -> Value {
+        json!({ "errcode": self.errcode, "error": self.message })
     }
 }
 

@@ -32,6 +32,7 @@ use stoa_federation::ServerSigningKey;
 pub struct AppState {
     pub accounts: Accounts,
     pub rooms: Rooms,
+    pub e2ee: crate::e2ee::E2ee,
     pub sync: SyncEngine,
     pub filters: Filters,
     pub limits: Arc<Limits>,

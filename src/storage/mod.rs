@@ -7,15 +7,19 @@
 
 pub mod account_data;
 pub mod accounts;
+pub mod device_lists;
 pub mod devices;
 pub mod directory;
+pub mod e2ee_keys;
 pub mod error;
 pub mod filters;
+pub mod key_backup;
 pub mod moderation;
 pub mod profiles;
 pub mod relations;
 pub mod rooms;
 pub mod streams;
+pub mod to_device;
 pub mod uia;
 
 pub mod embedded;
@@ -28,13 +32,16 @@ use std::sync::Arc;
 
 pub use account_data::{AccountDataChange, AccountDataStore};
 pub use accounts::{AccountStore, UserRecord};
+pub use device_lists::DeviceListStore;
 pub use devices::{
     AccessTokenOwner, DeviceRecord, DeviceStore, DeviceTokens, NewDevice, RefreshTokenOwner, TokenHash,
 };
 pub use directory::{AliasRecord, DirectoryStore};
+pub use e2ee_keys::{CrossSigningKind, E2eeKeyStore, KeySignature, OneTimeKeyRecord};
 pub use embedded::{EmbeddedStore, Engine};
 pub use error::Error;
 pub use filters::FilterStore;
+pub use key_backup::{BackupKey, BackupState, BackupVersion, KeyBackupStore};
 pub use moderation::{ModerationStore, ReportRecord};
 pub use profiles::{Profile, ProfileStore};
 pub use relations::{RelationRecord, RelationStore, ThreadRecord};
@@ -43,6 +50,7 @@ pub use rooms::{
     StateGroupId, StateKey, StateMap, StoredEvent, TxnKey,
 };
 pub use streams::{Position, StreamId, StreamStore};
+pub use to_device::{ToDeviceMessage, ToDeviceQueued, ToDeviceStore, ToDeviceTxn};
 pub use uia::{UiaSession, UiaStore};
 
 /// Every store the server uses, each behind its trait. Cloning is cheap.
@@ -59,6 +67,10 @@ pub struct Stores {
     pub rooms: Arc<dyn RoomStore>,
     pub directory: Arc<dyn DirectoryStore>,
     pub relations: Arc<dyn RelationStore>,
+    pub e2ee_keys: Arc<dyn E2eeKeyStore>,
+    pub to_device: Arc<dyn ToDeviceStore>,
+    pub device_lists: Arc<dyn DeviceListStore>,
+    pub key_backup: Arc<dyn KeyBackupStore>,
     /// Flushes buffered writes to durable storage; called on shutdown.
     pub lifecycle: Arc<dyn StoreLifecycle>,
 }
@@ -87,6 +99,10 @@ impl Stores {
             + RoomStore
             + DirectoryStore
             + RelationStore
+            + E2eeKeyStore
+            + ToDeviceStore
+            + DeviceListStore
+            + KeyBackupStore
             + StoreLifecycle
             + 'static,
     {
@@ -102,6 +118,10 @@ impl Stores {
             rooms: adapter.clone(),
             directory: adapter.clone(),
             relations: adapter.clone(),
+            e2ee_keys: adapter.clone(),
+            to_device: adapter.clone(),
+            device_lists: adapter.clone(),
+            key_backup: adapter.clone(),
             lifecycle: adapter,
         }
     }
@@ -109,7 +129,7 @@ impl Stores {
 
 /// The schema version this build writes and understands. Stores record theirs;
 /// opening a store whose version is newer fails with [`Error::SchemaTooNew`].
-pub const SCHEMA_VERSION: u32 = 6;
+pub const SCHEMA_VERSION: u32 = 7;
 
 /// Opens the configured backend and returns its stores.
 pub async fn open(config: &crate::config::StorageConfig) -> Result<Stores, Error> {

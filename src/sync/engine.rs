@@ -58,6 +58,8 @@ pub struct SyncEngine {
     account_data_stream: Watermark,
     notifier: Arc<Notifier>,
     sent_members: Arc<SentMembers>,
+    /// Adds the E2EE sections (to-device, device lists, key counts) when set.
+    e2ee: Option<crate::e2ee::E2ee>,
 }
 
 impl SyncEngine {
@@ -67,7 +69,20 @@ impl SyncEngine {
         account_data_stream: Watermark,
         notifier: Arc<Notifier>,
     ) -> Self {
-        SyncEngine { rooms, account_data, account_data_stream, notifier, sent_members: Arc::default() }
+        SyncEngine {
+            rooms,
+            account_data,
+            account_data_stream,
+            notifier,
+            sent_members: Arc::default(),
+            e2ee: None,
+        }
+    }
+
+    /// Serves the E2EE sections too.
+    pub fn with_e2ee(mut self, e2ee: crate::e2ee::E2ee) -> Self {
+        self.e2ee = Some(e2ee);
+        self
     }
 
     pub(super) fn rooms(&self) -> &Rooms {
@@ -87,6 +102,10 @@ impl SyncEngine {
             let upto = SyncToken::default()
                 .with(StreamId::Events, self.rooms.events_position())
                 .with(StreamId::AccountData, self.account_data_stream.published());
+            let upto = match &self.e2ee {
+                Some(e2ee) => super::e2ee::with_positions(e2ee, upto),
+                None => upto,
+            };
             let (body, changed) = self.compute(request, upto).await?;
             let remaining = deadline.saturating_duration_since(Instant::now());
             if changed || request.since.is_none() || request.full_state || remaining.is_zero() {
@@ -137,11 +156,14 @@ impl SyncEngine {
             };
             section.insert(room_id.to_string(), entry);
         }
-        let body = json!({
+        let mut body = json!({
             "next_batch": upto.to_string(),
             "rooms": { "join": join, "invite": invite, "leave": leave, "knock": knock },
             "account_data": { "events": global },
         });
+        if let Some(e2ee) = &self.e2ee {
+            changed |= super::e2ee::add_sections(e2ee, request, upto, &mut body).await?;
+        }
         Ok((body, changed))
     }
 

@@ -1,6 +1,7 @@
 //! `/sync`: the delta producer with its long-poll, the token, and filters (stored, and
 //! as applied to each section).
 
+pub mod e2ee;
 pub mod engine;
 pub mod event_filter;
 pub mod filter;

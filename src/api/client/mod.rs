@@ -3,10 +3,13 @@
 
 mod account;
 mod account_data;
+mod dehydrated;
 mod devices;
 mod directory;
 mod discovery;
 mod filters;
+mod key_backup;
+mod keys;
 mod profile;
 mod register;
 mod relations;
@@ -16,6 +19,7 @@ mod session;
 mod sync;
 mod tags;
 mod threepid;
+mod to_device;
 
 use axum::Router;
 
@@ -37,5 +41,9 @@ pub fn routes(router: Router<AppState>) -> Router<AppState> {
     let router = tags::routes(router);
     let router = directory::routes(router);
     let router = relations::routes(router);
+    let router = keys::routes(router);
+    let router = to_device::routes(router);
+    let router = key_backup::routes(router);
+    let router = dehydrated::routes(router);
     filters::routes(router)
 }

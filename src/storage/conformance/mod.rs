@@ -24,7 +24,9 @@ mod account_data;
 mod accounts;
 mod devices;
 mod directory;
+mod e2ee_keys;
 mod filters;
+mod key_backup;
 mod lifecycle;
 mod moderation;
 mod profiles;
@@ -35,6 +37,7 @@ mod room_writes;
 mod rooms;
 mod samples;
 mod streams;
+mod to_device;
 mod uia;
 
 use std::any::Any;
@@ -192,6 +195,24 @@ macro_rules! conformance_suite {
                 duplicate_event_keeps_one_relation,
                 relations_survive_reopen,
                 redactions_remove_relations,
+            ],
+            e2ee_keys: [
+                device_keys_per_device,
+                one_time_keys_claim_oldest_first,
+                concurrent_claims_hand_out_each_key_once,
+                fallback_keys_marked_used,
+                cross_signing_keys_and_signatures,
+                dehydrated_device_replaced_and_deleted,
+            ],
+            to_device: [
+                queue_deliver_and_ack,
+                queue_is_capped_dropping_oldest,
+                device_list_changes_latest_per_user,
+            ],
+            key_backup: [
+                versions_are_never_reused,
+                keys_replace_by_the_spec_rule,
+                replacement_rule_in_order,
             ],
             lifecycle: [
                 flush_succeeds,

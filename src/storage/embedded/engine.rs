@@ -102,10 +102,41 @@ pub(crate) enum Table {
     /// root event ID → the root's current `threads` entry (room, position, latest event),
     /// so the old entry can be found and replaced.
     ThreadLatest,
+    /// user ID, device ID → the device's identity keys (JSON as uploaded).
+    DeviceKeys,
+    /// user ID, device ID, algorithm, sequence (u64 big-endian) → key ID and JSON: a
+    /// device's unclaimed keys of one algorithm, oldest first.
+    OneTimeKeys,
+    /// user ID, device ID, key ID → sequence (u64 big-endian): finds a key by its ID.
+    OneTimeKeyIds,
+    /// user ID, device ID, algorithm → the fallback key, with its used mark.
+    FallbackKeys,
+    /// user ID, kind (`master` …) → the cross-signing key (JSON as uploaded).
+    CrossSigningKeys,
+    /// target user, target key ID, signer user, signer key ID → signature.
+    KeySignatures,
+    /// user ID, device ID, position (u64 big-endian), index (u32 big-endian) → message
+    /// JSON: a device's queue in delivery order.
+    ToDevice,
+    /// user ID, device ID → queued messages (u64 big-endian), to bound the queue without a scan.
+    ToDeviceCounts,
+    /// sender, sender device, transaction ID → position: makes retried sends no-ops.
+    ToDeviceTxns,
+    /// user ID → position (u64 big-endian) of the user's latest device-list change.
+    DeviceListLatest,
+    /// position (u64 big-endian), user ID → nothing: one row per user, at the latest change.
+    DeviceListLog,
+    /// user ID, version (u64 big-endian) → backup version record (deleted ones are kept,
+    /// marked, so version numbers are never reused).
+    BackupVersions,
+    /// user ID, version (u64 big-endian), room ID, session ID → session key JSON.
+    BackupKeys,
+    /// user ID → the user's dehydrated device (MSC3814): device ID and opaque data.
+    DehydratedDevices,
 }
 
 impl Table {
-    pub(crate) const ALL: [Table; 38] = [
+    pub(crate) const ALL: [Table; 52] = [
         Table::Meta,
         Table::Users,
         Table::RegistrationTokens,
@@ -144,6 +175,20 @@ impl Table {
         Table::RelationCounts,
         Table::Threads,
         Table::ThreadLatest,
+        Table::DeviceKeys,
+        Table::OneTimeKeys,
+        Table::OneTimeKeyIds,
+        Table::FallbackKeys,
+        Table::CrossSigningKeys,
+        Table::KeySignatures,
+        Table::ToDevice,
+        Table::ToDeviceCounts,
+        Table::ToDeviceTxns,
+        Table::DeviceListLatest,
+        Table::DeviceListLog,
+        Table::BackupVersions,
+        Table::BackupKeys,
+        Table::DehydratedDevices,
     ];
 
     /// The on-disk name of the table; never change one (it would orphan the data).
@@ -187,6 +232,20 @@ impl Table {
             Table::RelationCounts => "relation_counts",
             Table::Threads => "threads",
             Table::ThreadLatest => "thread_latest",
+            Table::DeviceKeys => "device_keys",
+            Table::OneTimeKeys => "one_time_keys",
+            Table::OneTimeKeyIds => "one_time_key_ids",
+            Table::FallbackKeys => "fallback_keys",
+            Table::CrossSigningKeys => "cross_signing_keys",
+            Table::KeySignatures => "key_signatures",
+            Table::ToDevice => "to_device",
+            Table::ToDeviceCounts => "to_device_counts",
+            Table::ToDeviceTxns => "to_device_txns",
+            Table::DeviceListLatest => "device_list_latest",
+            Table::DeviceListLog => "device_list_log",
+            Table::BackupVersions => "backup_versions",
+            Table::BackupKeys => "backup_keys",
+            Table::DehydratedDevices => "dehydrated_devices",
         }
     }
 

@@ -10,13 +10,16 @@
 mod account_data;
 mod accounts;
 mod codec;
+mod device_lists;
 mod devices;
 mod directory;
+mod e2ee_keys;
 mod engine;
 mod filters;
 #[cfg(test)]
 pub(crate) mod fixture;
 mod fjall;
+mod key_backup;
 mod moderation;
 mod profiles;
 mod relations;
@@ -24,6 +27,7 @@ mod relations;
 mod rocksdb;
 mod rooms;
 mod streams;
+mod to_device;
 mod uia;
 
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -158,6 +162,11 @@ struct WriteLocks {
     directory: Arc<Mutex<()>>,
     devices: Vec<Arc<Mutex<()>>>,
     account_data: Vec<Arc<Mutex<()>>>,
+    /// E2EE keys and key backups, striped by user.
+    e2ee: Vec<Arc<Mutex<()>>>,
+    /// To-device queues: one send touches many users' queues, so one lock.
+    to_device: Arc<Mutex<()>>,
+    device_lists: Arc<Mutex<()>>,
 }
 
 const LOCK_STRIPES: usize = 16;
@@ -172,6 +181,9 @@ impl WriteLocks {
             directory: Arc::new(Mutex::new(())),
             devices: stripes(),
             account_data: stripes(),
+            e2ee: stripes(),
+            to_device: Arc::new(Mutex::new(())),
+            device_lists: Arc::new(Mutex::new(())),
         }
     }
 
@@ -197,6 +209,18 @@ impl WriteLocks {
 
     fn account_data(&self, user_id: &str) -> Arc<Mutex<()>> {
         stripe(&self.account_data, user_id)
+    }
+
+    fn e2ee(&self, user_id: &str) -> Arc<Mutex<()>> {
+        stripe(&self.e2ee, user_id)
+    }
+
+    fn to_device(&self) -> Arc<Mutex<()>> {
+        Arc::clone(&self.to_device)
+    }
+
+    fn device_lists(&self) -> Arc<Mutex<()>> {
+        Arc::clone(&self.device_lists)
     }
 }
 

@@ -25,6 +25,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 4, sql: include_str!("migrations/0004_relations.sql") },
     Migration { version: 5, sql: include_str!("migrations/0005_event_txns.sql") },
     Migration { version: 6, sql: include_str!("migrations/0006_moderation.sql") },
+    Migration { version: 7, sql: include_str!("migrations/0007_e2ee.sql") },
 ];
 
 /// The advisory lock every migrating process takes ("stoamigr" in ASCII); any constant

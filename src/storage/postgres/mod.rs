@@ -12,7 +12,9 @@ mod concurrency_tests;
 pub mod conformance_fixture;
 mod devices;
 mod directory;
+mod e2ee_keys;
 mod filters;
+mod key_backup;
 mod migrations;
 mod moderation;
 mod profiles;
@@ -25,6 +27,7 @@ mod state_groups;
 mod streams;
 #[cfg(test)]
 pub mod test_database;
+mod to_device;
 mod uia;
 
 use std::sync::Arc;
