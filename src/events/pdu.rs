@@ -5,6 +5,8 @@
 //! of its room version, and its event ID (and, for a version 12 create event, room ID) was
 //! computed here from its content — never taken from the sender. Signatures, hashes and
 //! authorization are separate checks; a `Pdu` is not yet an *accepted* event.
+//! [`Pdu::from_stored`] re-reads an event this server already checked and stored under
+//! its ID: it trusts the text and the ID instead of recomputing them on every read.
 
 use std::fmt;
 
@@ -104,6 +106,37 @@ impl Pdu {
             content,
             value,
             json,
+            rejected: false,
+        })
+    }
+
+    /// Re-reads an event from this server's own store, where it was kept as canonical
+    /// text under `event_id` after [`Pdu::parse`] or the builder checked it. The format is
+    /// read again (it yields the fields), but the reference hash, size checks and
+    /// canonical re-serialization — the costly part, once per reader — are not repeated.
+    pub fn from_stored(json: &str, event_id: &EventId, version: RoomVersion) -> Result<Self, PduError> {
+        let mut value: Value = serde_json::from_str(json)
+            .map_err(|error| CanonicalJsonError::MalformedJson(error.to_string()))?;
+        let object = value.as_object_mut().ok_or(PduError::NotAnObject)?;
+        object.remove("event_id");
+        let fields = format::check(object, version)?;
+        let (room_id, room_id_in_event) = match &fields.room_id {
+            Some(room_id) => (room_id.clone(), true),
+            None => (derived_room_id(&value, version)?, false),
+        };
+        let content = value.get("content").ok_or(FormatError::Missing("content"))?;
+        let content = RawValue::from_string(to_canonical_string(content)?)
+            .map_err(|error| CanonicalJsonError::MalformedJson(error.to_string()))?;
+        Ok(Self {
+            version,
+            event_id: event_id.to_owned(),
+            room_id,
+            room_id_in_event,
+            event_type: fields.kind.as_str().into(),
+            fields,
+            content,
+            value,
+            json: json.to_owned(),
             rejected: false,
         })
     }

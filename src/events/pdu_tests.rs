@@ -252,3 +252,33 @@ fn redacts_moves_into_content_from_v11() {
         FormatError::WrongType { field: "content.redacts", .. }
     ));
 }
+
+#[test]
+fn stored_events_read_back_as_parsed() {
+    for version in RoomVersion::ALL {
+        let parsed = parse(message(version), version).unwrap();
+        let stored = Pdu::from_stored(parsed.json(), parsed.event_id(), version).unwrap();
+        assert_eq!(stored.event_id(), parsed.event_id());
+        assert_eq!(stored.json(), parsed.json());
+        assert_eq!(stored.as_value(), parsed.as_value());
+        assert_eq!(stored.content().get(), parsed.content().get());
+        assert_eq!(
+            (stored.kind(), stored.sender(), stored.room_id()),
+            (parsed.kind(), parsed.sender(), parsed.room_id())
+        );
+        assert_eq!((stored.depth(), stored.prev_events()), (parsed.depth(), parsed.prev_events()));
+    }
+    // A v12 create event's room ID is still derived.
+    let version = RoomVersion::V12;
+    let mut event = message(version);
+    event["type"] = json!("m.room.create");
+    event["state_key"] = json!("");
+    event["content"] = json!({"room_version": "12"});
+    event.as_object_mut().unwrap().remove("room_id");
+    let create = parse(event, version).unwrap();
+    let stored = Pdu::from_stored(create.json(), create.event_id(), version).unwrap();
+    assert_eq!(stored.room_id(), create.room_id());
+    // Stored text is still checked for its format.
+    assert!(Pdu::from_stored("[1]", create.event_id(), version).is_err());
+    assert!(Pdu::from_stored(r#"{"type":"m.room.message"}"#, create.event_id(), version).is_err());
+}

@@ -86,7 +86,8 @@ impl Rooms {
         let mut depth = 0;
         let mut state_group = None;
         for prev in rooms.get_events(&prev_events).await? {
-            let pdu = Pdu::parse(&prev.json, version).map_err(|e| RoomsError::Internal(e.to_string()))?;
+            let pdu = Pdu::from_stored(&prev.json, &prev.event_id, version)
+                .map_err(|e| RoomsError::Internal(e.to_string()))?;
             depth = depth.max(pdu.depth());
             if let Some((_, after)) = rooms.event_state_groups(pdu.event_id()).await? {
                 // Local rooms grow linearly; with several extremities the latest state
@@ -163,8 +164,8 @@ impl Rooms {
         let loaded = self.stores().rooms.get_events(&wanted).await?;
         let mut by_id = std::collections::HashMap::new();
         for stored in loaded {
-            let parsed =
-                Pdu::parse(&stored.json, tip.version).map_err(|e| RoomsError::Internal(e.to_string()))?;
+            let parsed = Pdu::from_stored(&stored.json, &stored.event_id, tip.version)
+                .map_err(|e| RoomsError::Internal(e.to_string()))?;
             by_id.insert(parsed.event_id().to_owned(), parsed);
         }
         let fetch_event = |id: &ruma::EventId| by_id.get(id).cloned();
@@ -318,7 +319,7 @@ impl Rooms {
     pub async fn load_pdu(&self, event_id: &ruma::EventId) -> Result<Pdu, RoomsError> {
         let stored = self.stores().rooms.get_event(event_id).await?.ok_or(RoomsError::UnknownEvent)?;
         let record = self.stores().rooms.room(&stored.room_id).await?.ok_or(RoomsError::UnknownRoom)?;
-        Pdu::parse(&stored.json, parse_version(&record.room_version)?)
+        Pdu::from_stored(&stored.json, &stored.event_id, parse_version(&record.room_version)?)
             .map_err(|e| RoomsError::Internal(e.to_string()))
     }
 }
@@ -345,7 +346,7 @@ pub(super) fn parse_stored(
     stored: &crate::storage::StoredEvent,
     version: RoomVersion,
 ) -> Result<Pdu, RoomsError> {
-    Pdu::parse(&stored.json, version).map_err(|e| RoomsError::Internal(e.to_string()))
+    Pdu::from_stored(&stored.json, &stored.event_id, version).map_err(|e| RoomsError::Internal(e.to_string()))
 }
 
 /// The relation an event's `content.m.relates_to` declares, if any.

@@ -9,11 +9,10 @@ use crate::storage::StoredEvent;
 
 /// The client-format JSON of a stored event (redacted if a redaction applies).
 pub fn client_event(stored: &StoredEvent, pdu: &Pdu, version: RoomVersion) -> Value {
-    let full: Value = serde_json::from_str(pdu.json()).unwrap_or(Value::Null);
-    let (source, redacted) = match &stored.redacted_by {
-        Some(_) => (stoa_federation::redact(&full, version).unwrap_or(full), true),
-        None => (full, false),
-    };
+    let full = pdu.as_value();
+    let redacted_copy = stored.redacted_by.as_ref().and_then(|_| stoa_federation::redact(full, version).ok());
+    let redacted = stored.redacted_by.is_some();
+    let source = redacted_copy.as_ref().unwrap_or(full);
     let mut event = Map::new();
     for key in
         ["content", "event_id", "origin_server_ts", "room_id", "sender", "state_key", "type", "redacts"]
