@@ -67,13 +67,16 @@ fn main() -> ExitCode {
         }
     };
     init_logging(&config.logging.filter);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("stoa: cannot start the async runtime: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
+    // Store reads and writes run on the blocking pool; past a few dozen threads more only
+    // adds switching and memory (tokio's default is 512).
+    let runtime =
+        match tokio::runtime::Builder::new_multi_thread().max_blocking_threads(64).enable_all().build() {
+            Ok(runtime) => runtime,
+            Err(error) => {
+                eprintln!("stoa: cannot start the async runtime: {error}");
+                return ExitCode::FAILURE;
+            }
+        };
     let result = runtime.block_on(run(cli.command, config));
     match result {
         Ok(()) => ExitCode::SUCCESS,

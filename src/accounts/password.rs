@@ -10,13 +10,17 @@ use crate::config::AuthConfig;
 #[derive(Clone)]
 pub struct PasswordHasher {
     params: Params,
+    /// Hashes at once: one per core. Each holds `argon2_memory_kib` of memory, so a burst
+    /// of logins or registrations queues here instead of multiplying memory.
+    slots: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 impl PasswordHasher {
     pub fn new(config: &AuthConfig) -> Result<Self, argon2::Error> {
         let params =
             Params::new(config.argon2_memory_kib, config.argon2_iterations, config.argon2_parallelism, None)?;
-        Ok(PasswordHasher { params })
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        Ok(PasswordHasher { params, slots: std::sync::Arc::new(tokio::sync::Semaphore::new(cores)) })
     }
 
     /// A PHC string (`$argon2id$…`) with a fresh salt.
@@ -24,6 +28,7 @@ impl PasswordHasher {
         let params = self.params.clone();
         let mut salt = [0u8; 16];
         getrandom::fill(&mut salt).map_err(|e| AccountsError::Internal(format!("no randomness: {e}")))?;
+        let _slot = self.slots.acquire().await.map_err(|e| AccountsError::Internal(e.to_string()))?;
         tokio::task::spawn_blocking(move || {
             let salt = SaltString::encode_b64(&salt).map_err(|e| AccountsError::Internal(e.to_string()))?;
             Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
@@ -38,6 +43,7 @@ impl PasswordHasher {
     /// Whether `password` matches `phc` (parameters are read from the hash itself, so
     /// hashes made under older settings keep working).
     pub async fn verify(&self, password: String, phc: String) -> Result<bool, AccountsError> {
+        let _slot = self.slots.acquire().await.map_err(|e| AccountsError::Internal(e.to_string()))?;
         tokio::task::spawn_blocking(move || {
             let Ok(parsed) = PasswordHash::new(&phc) else {
                 return false;
