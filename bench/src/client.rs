@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 /// What went wrong talking to the server.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("{what}: transport error: {source}")]
+    #[error("{what}: transport error: {}", chain(source))]
     Transport { what: &'static str, source: reqwest::Error },
     #[error("{what}: HTTP {status}: {body}")]
     Status { what: &'static str, status: StatusCode, body: String },
@@ -85,6 +85,11 @@ impl Server {
             return Err(ClientError::Status { what, status, body });
         }
         Ok(value)
+    }
+
+    /// `GET /versions`: whether the server answers at all.
+    pub async fn versions(&self) -> Result<(), ClientError> {
+        self.call("versions", Method::GET, "/_matrix/client/versions", None, None).await.map(drop)
     }
 
     /// Registers `username` with the dummy user-interactive auth flow and logs in.
@@ -189,6 +194,18 @@ impl Server {
         let end = value.get("end").and_then(Value::as_str).map(str::to_owned);
         Ok((count, end))
     }
+}
+
+/// An error with its causes, e.g. "error sending request: connection refused".
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 fn field_str(what: &'static str, value: &Value, key: &str) -> Result<String, ClientError> {

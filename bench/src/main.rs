@@ -111,6 +111,10 @@ async fn run(args: RunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Err(e) = server.versions().await {
+        eprintln!("stoa-bench: {} does not answer: {e}", args.url);
+        return ExitCode::FAILURE;
+    }
     let plan = Plan::new(args.quick);
     let wants = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o == name);
     let started = Instant::now();
