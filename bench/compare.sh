@@ -52,6 +52,10 @@ stop_server() {
 # Both servers and the load generator need many descriptors (idle connections).
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
+# The commit measured, taken before building (edits made while it runs do not count).
+COMMIT="$(cd "$ROOT" && git rev-parse --short=12 HEAD)$(cd "$ROOT" && git diff --quiet HEAD -- src federation appservice bench Cargo.toml Cargo.lock || echo '+dirty')"
+LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
+
 say "building Stoa and stoa-bench (release)"
 (cd "$ROOT" && cargo build --release -p stoa -p stoa-bench)
 STOA_BIN="$TARGET/release/stoa"
@@ -146,7 +150,6 @@ stop_server
 "$BENCH_BIN" table "$WORK/stoa.json" "$WORK/synapse.json" >"$WORK/table.md"
 cat "$WORK/table.md"
 
-COMMIT="$(cd "$ROOT" && git rev-parse --short=12 HEAD)$(cd "$ROOT" && git diff --quiet HEAD -- src federation appservice bench Cargo.toml Cargo.lock || echo '+dirty')"
 RAM_GIB="$(awk '/MemTotal/ {printf "%.0f", $2 / 1048576}' /proc/meminfo)"
 CPU="$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
 ENTRY="$WORK/entry.md"
@@ -155,6 +158,7 @@ ENTRY="$WORK/entry.md"
     echo
     echo "- command: \`$COMMAND\`"
     echo "- machine: $(nproc) cores ($CPU), ${RAM_GIB} GiB RAM, $(uname -sr)"
+    echo "- load average before the run (other processes): $LOAD_BEFORE"
     echo "- Stoa: release build, fjall; Synapse $SYNAPSE_VERSION on SQLite, Python $("$VENV/bin/python" -c 'import platform; print(platform.python_version())')"
     echo
     cat "$WORK/table.md"

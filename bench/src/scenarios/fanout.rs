@@ -153,8 +153,13 @@ async fn deliver(
     let mut send_starts = Vec::with_capacity(messages as usize);
     let mut send_latency = Samples::new();
     let mut tick = tokio::time::interval(plan.fanout_spacing);
+    let send_deadline = Instant::now() + plan.fanout_send_budget;
     for seq in 0..messages {
         tick.tick().await;
+        if Instant::now() > send_deadline {
+            section.note(format!("send budget reached: {seq} of {messages} messages sent"));
+            break;
+        }
         let start = Instant::now();
         send_starts.push(start);
         match ctx.server.send(sender, room_id, seq).await {
@@ -187,7 +192,7 @@ async fn deliver(
             }
         }
     }
-    summarize(section, &send_starts, &send_latency, results, receiver_count, messages);
+    summarize(section, &send_starts, &send_latency, results, receiver_count);
 }
 
 fn summarize(
@@ -196,7 +201,6 @@ fn summarize(
     send_latency: &Samples,
     results: Vec<Received>,
     receiver_count: usize,
-    messages: u64,
 ) {
     let mut delivery = Samples::new();
     let mut delivered = 0u64;
@@ -215,7 +219,7 @@ fn summarize(
     }
     let expected = receiver_count as u64 * send_starts.len() as u64;
     section.figure("receivers", receiver_count as f64, "", Better::Neither);
-    section.figure("messages", messages as f64, "", Better::Neither);
+    section.figure("messages", send_starts.len() as f64, "", Better::Neither);
     section.latency("delivery", &delivery);
     section.figure("missing_deliveries", expected.saturating_sub(delivered) as f64, "", Better::Lower);
     section.latency("send", send_latency);

@@ -23,8 +23,9 @@ pub async fn run(ctx: &Ctx, room_count: usize) -> Section {
             return section;
         }
     };
-    let deadline = started + ctx.plan.sync_setup_budget;
+    let deadline = started + ctx.plan.sync_rooms_budget;
     let rooms = create_rooms(ctx, &user, room_count, deadline, &mut section).await;
+    let deadline = Instant::now() + ctx.plan.sync_messages_budget;
     let sent = fill_rooms(ctx, &user, &rooms, deadline, &mut section).await;
     section.figure("rooms", rooms.len() as f64, "", Better::Neither);
     section.figure("messages_sent", sent as f64, "", Better::Neither);
