@@ -181,9 +181,8 @@ fn advantage(mine: &Figure, theirs: f64) -> String {
 }
 
 fn format_value(value: f64) -> String {
-    if value == value.trunc() && value.abs() < 1e15 {
-        format!("{value:.0}")
-    } else if value.abs() >= 100.0 {
+    let whole = value == value.trunc() && value.abs() < 1e15;
+    if whole || value.abs() >= 100.0 {
         format!("{value:.0}")
     } else if value.abs() >= 10.0 {
         format!("{value:.1}")
