@@ -102,7 +102,8 @@ async fn join_all(ctx: &Ctx, room_id: &str, members: &[User], section: &mut Sect
     joined
 }
 
-/// One initial sync per receiver, for the token its long-polls start from.
+/// One initial sync per receiver (lazy-loaded members, one timeline event), for the
+/// token its long-polls start from; their latency is a figure of its own.
 async fn initial_syncs(ctx: &Ctx, receivers: &[User], section: &mut Section) -> Vec<(User, String)> {
     let progress = Progress::start(format!("{}: initial syncs", section.name), receivers.len() as u64);
     let counter = progress.counter();
@@ -111,20 +112,36 @@ async fn initial_syncs(ctx: &Ctx, receivers: &[User], section: &mut Section) -> 
         let (server, counter, user) = (ctx.server.clone(), counter.clone(), receivers.get(i).cloned());
         async move {
             let user = user?;
+            let t = Instant::now();
             let result = server.sync(&user, None, 0, Some(INITIAL_FILTER)).await;
             counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            Some(result.map(|sync| (user, sync.next_batch)))
+            Some(result.map(|sync| (user, sync.next_batch, t.elapsed())))
         }
     })
     .await;
     drop(progress);
     let mut sinces = Vec::new();
+    let mut latency = Samples::new();
     for (_, result) in results {
         match result {
-            Some(Ok(pair)) => sinces.push(pair),
+            Some(Ok((user, since, took))) => {
+                latency.push(took);
+                sinces.push((user, since));
+            }
             Some(Err(e)) => section.error(e),
             None => {}
         }
+    }
+    if let Some(s) = latency.summary() {
+        section.figure("receiver_initial_sync_p50", s.p50, "ms", Better::Lower);
+        section.figure("receiver_initial_sync_p95", s.p95, "ms", Better::Lower);
+    }
+    if sinces.len() < receivers.len() {
+        section.note(format!(
+            "{} of {} receivers synced within the time budget",
+            sinces.len(),
+            receivers.len()
+        ));
     }
     sinces
 }
