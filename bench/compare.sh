@@ -7,6 +7,7 @@
 #   bench/compare.sh --quick    # small sizes (about a minute per server)
 #
 # Any other arguments go to `stoa-bench run` (e.g. --idle-connections 5000).
+# SYNAPSE_POSTGRES=1 also runs Synapse on PostgreSQL (see below).
 # Environment: SYNAPSE_VENV (default ~/.cache/synapse-venv), CARGO_TARGET_DIR,
 # STOA_PORT / SYNAPSE_PORT (default 18008 / 18009), KEEP_WORKDIR=1 to keep logs.
 set -euo pipefail
@@ -25,6 +26,7 @@ cleanup() {
         kill "$SERVER_PID" 2>/dev/null || true
         wait "$SERVER_PID" 2>/dev/null || true
     fi
+    if [[ -n "${PG_DB:-}" ]]; then psql -q -d postgres -c "DROP DATABASE IF EXISTS $PG_DB" || true; fi
     if [[ "${KEEP_WORKDIR:-0}" != 1 ]]; then rm -rf "$WORK"; else echo "work dir kept: $WORK" >&2; fi
 }
 trap cleanup EXIT
@@ -95,15 +97,19 @@ sleep 1
 stop_server
 
 # ---- Synapse ----------------------------------------------------------------------
-mkdir -p "$WORK/synapse"
-say "generating the Synapse $SYNAPSE_VERSION config"
-(cd "$WORK/synapse" && "$VENV/bin/python" -m synapse.app.homeserver --server-name localhost \
-    --config-path "$WORK/synapse/homeserver.yaml" --generate-config --report-stats=no \
-    --data-directory "$WORK/synapse" >/dev/null)
-# Warnings-only logging, as for Stoa.
-sed -i 's/level: INFO/level: WARNING/' "$WORK/synapse/localhost.log.config"
-HIGH='{per_second: 1000000, burst_count: 1000000}'
-cat >"$WORK/synapse/bench.yaml" <<EOF
+# run_synapse NAME LABEL DB_YAML: a fresh Synapse in $WORK/NAME with the database section
+# DB_YAML (empty: the generated SQLite one), measured into $WORK/NAME.json.
+run_synapse() {
+    local name="$1" label="$2" db_yaml="$3" dir="$WORK/$1"
+    mkdir -p "$dir"
+    say "generating the Synapse $SYNAPSE_VERSION config ($label)"
+    (cd "$dir" && "$VENV/bin/python" -m synapse.app.homeserver --server-name localhost \
+        --config-path "$dir/homeserver.yaml" --generate-config --report-stats=no \
+        --data-directory "$dir" >/dev/null)
+    # Warnings-only logging, as for Stoa.
+    sed -i 's/level: INFO/level: WARNING/' "$dir/localhost.log.config"
+    local high='{per_second: 1000000, burst_count: 1000000}'
+    cat >"$dir/bench.yaml" <<EOF
 listeners:
   - port: $SYNAPSE_PORT
     bind_addresses: ['127.0.0.1']
@@ -120,34 +126,61 @@ presence:
   enabled: false
 trusted_key_servers: []
 suppress_key_server_warning: true
-rc_message: $HIGH
-rc_registration: $HIGH
-rc_registration_token_validity: $HIGH
-rc_login: {address: $HIGH, account: $HIGH, failed_attempts: $HIGH}
-rc_joins: {local: $HIGH, remote: $HIGH}
-rc_joins_per_room: $HIGH
-rc_invites: {per_room: $HIGH, per_user: $HIGH, per_issuer: $HIGH}
-rc_3pid_validation: $HIGH
-rc_admin_redaction: $HIGH
-rc_room_creation: $HIGH
-rc_presence: {per_user: $HIGH}
-rc_delayed_event_mgmt: $HIGH
-rc_reports: $HIGH
-rc_media_create: $HIGH
+rc_message: $high
+rc_registration: $high
+rc_registration_token_validity: $high
+rc_login: {address: $high, account: $high, failed_attempts: $high}
+rc_joins: {local: $high, remote: $high}
+rc_joins_per_room: $high
+rc_invites: {per_room: $high, per_user: $high, per_issuer: $high}
+rc_3pid_validation: $high
+rc_admin_redaction: $high
+rc_room_creation: $high
+rc_presence: {per_user: $high}
+rc_delayed_event_mgmt: $high
+rc_reports: $high
+rc_media_create: $high
 rc_federation: {window_size: 1000, sleep_limit: 1000000, sleep_delay: 0, reject_limit: 1000000, concurrent: 1000000}
+$db_yaml
 EOF
-say "starting Synapse on 127.0.0.1:$SYNAPSE_PORT"
-(cd "$WORK/synapse" && exec "$VENV/bin/python" -m synapse.app.homeserver \
-    -c "$WORK/synapse/homeserver.yaml" -c "$WORK/synapse/bench.yaml") >"$WORK/synapse/stdout" 2>&1 &
-SERVER_PID=$!
-wait_ready "http://127.0.0.1:$SYNAPSE_PORT" "$SERVER_PID"
-sleep 1
-"$BENCH_BIN" run --url "http://127.0.0.1:$SYNAPSE_PORT" --label Synapse --server-pid "$SERVER_PID" \
-    --json "$WORK/synapse.json" "$@"
-stop_server
+    say "starting Synapse ($label) on 127.0.0.1:$SYNAPSE_PORT"
+    (cd "$dir" && exec "$VENV/bin/python" -m synapse.app.homeserver \
+        -c "$dir/homeserver.yaml" -c "$dir/bench.yaml") >"$dir/stdout" 2>&1 &
+    SERVER_PID=$!
+    wait_ready "http://127.0.0.1:$SYNAPSE_PORT" "$SERVER_PID"
+    sleep 1
+    "$BENCH_BIN" run --url "http://127.0.0.1:$SYNAPSE_PORT" --label "$label" --server-pid "$SERVER_PID" \
+        --json "$WORK/$name.json" "${BENCH_ARGS[@]}"
+    stop_server
+}
+
+BENCH_ARGS=("$@")
+run_synapse synapse Synapse ""
+
+# With SYNAPSE_POSTGRES=1, Synapse runs a second time on a fresh PostgreSQL database
+# (psql access as $PGUSER, default postgres, at $PGHOST:$PGPORT, default 127.0.0.1:5432;
+# the database is dropped afterwards).
+PG_DB=""
+if [[ "${SYNAPSE_POSTGRES:-0}" == 1 ]]; then
+    export PGUSER="${PGUSER:-postgres}" PGHOST="${PGHOST:-127.0.0.1}" PGPORT="${PGPORT:-5432}"
+    if ! "$VENV/bin/python" -c 'import psycopg2' 2>/dev/null; then
+        say "installing psycopg2-binary into $VENV"
+        "$VENV/bin/pip" install -q psycopg2-binary
+    fi
+    PG_DB="synapse_bench_$$"
+    psql -q -d postgres -c "CREATE DATABASE $PG_DB ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"
+    run_synapse synapse-pg Synapse-PG "database:
+  name: psycopg2
+  args: {user: $PGUSER, host: $PGHOST, port: $PGPORT, database: $PG_DB, cp_min: 5, cp_max: 10}"
+    psql -q -d postgres -c "DROP DATABASE $PG_DB" || true
+fi
 
 # ---- Side by side -----------------------------------------------------------------
 "$BENCH_BIN" table "$WORK/stoa.json" "$WORK/synapse.json" >"$WORK/table.md"
+if [[ -n "$PG_DB" ]]; then
+    { echo; echo "Against Synapse on PostgreSQL $(psql -tA -d postgres -c 'SHOW server_version'):"; echo
+      "$BENCH_BIN" table "$WORK/stoa.json" "$WORK/synapse-pg.json"; } >>"$WORK/table.md"
+fi
 cat "$WORK/table.md"
 
 RAM_GIB="$(awk '/MemTotal/ {printf "%.0f", $2 / 1048576}' /proc/meminfo)"
@@ -159,7 +192,7 @@ ENTRY="$WORK/entry.md"
     echo "- command: \`$COMMAND\`"
     echo "- machine: $(nproc) cores ($CPU), ${RAM_GIB} GiB RAM, $(uname -sr)"
     echo "- load average before the run (other processes): $LOAD_BEFORE"
-    echo "- Stoa: release build, fjall; Synapse $SYNAPSE_VERSION on SQLite, Python $("$VENV/bin/python" -c 'import platform; print(platform.python_version())')"
+    echo "- Stoa: release build, fjall; Synapse $SYNAPSE_VERSION on SQLite${PG_DB:+ and on PostgreSQL}, Python $("$VENV/bin/python" -c 'import platform; print(platform.python_version())')"
     echo
     cat "$WORK/table.md"
     echo
