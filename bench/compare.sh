@@ -18,7 +18,7 @@ VENV="${SYNAPSE_VENV:-$HOME/.cache/synapse-venv}"
 STOA_PORT="${STOA_PORT:-18008}"
 SYNAPSE_PORT="${SYNAPSE_PORT:-18009}"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/stoa-compare.XXXXXX")"
-COMMAND="bench/compare.sh${*:+ $*}"
+COMMAND="${SYNAPSE_POSTGRES:+SYNAPSE_POSTGRES=$SYNAPSE_POSTGRES }bench/compare.sh${*:+ $*}"
 SERVER_PID=""
 
 cleanup() {
