@@ -4,9 +4,9 @@
 //! after either side left), between two positions. Serves `/sync`'s `device_lists` and
 //! `GET /keys/changes`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use ruma::{OwnedUserId, UserId};
+use ruma::{OwnedRoomId, OwnedUserId, RoomId, UserId};
 
 use super::{E2ee, E2eeError};
 use crate::storage::Position;
@@ -17,6 +17,9 @@ const MAX_CHANGES: usize = 10_000;
 /// membership changes in a room with new events.
 const MEMBER_PAGE: usize = 1000;
 const MAX_MEMBER_PAGES: usize = 100;
+/// Events of one room's window read to find its membership changes; a busier window
+/// reads the member list instead.
+const MAX_WINDOW_EVENTS: usize = 500;
 
 /// The window to answer for, in both streams involved.
 #[derive(Debug, Clone, Copy)]
@@ -41,28 +44,34 @@ impl DeviceListDelta {
 }
 
 impl E2ee {
-    /// What `user_id` must refresh for the window.
+    /// What `user_id` must refresh for the window. Costs what changed: the window's
+    /// device-list changes, the user's own membership changes, and the member events in
+    /// rooms with new events; the set of users sharing a room is built only when one of
+    /// those needs it.
     pub async fn device_list_delta(
         &self,
         user_id: &UserId,
         window: ChangeWindow,
     ) -> Result<DeviceListDelta, E2eeError> {
-        let sharing = self.users_sharing_a_room(user_id).await?;
         let (since, upto) = window.device_lists;
+        let device_changes = self.stores().device_lists.device_list_changes(since, upto, MAX_CHANGES).await?;
+        let (events_since, events_upto) = window.events;
+        let own = self.own_membership_changes(user_id, events_since, events_upto).await?;
+        let others = self.others_membership_changes(user_id, window.events).await?;
+        let leaves = |membership: &str| matches!(membership, "leave" | "ban");
+        let needs_sharing = !device_changes.is_empty()
+            || own.values().any(|m| leaves(m))
+            || others.values().any(|m| leaves(m));
+        let sharing = if needs_sharing { self.users_sharing_a_room(user_id).await? } else { BTreeSet::new() };
         let mut delta = DeviceListDelta::default();
-        for (user, _) in self.stores().device_lists.device_list_changes(since, upto, MAX_CHANGES).await? {
+        for (user, _) in device_changes {
             if sharing.contains(&user) {
                 delta.changed.insert(user);
             }
         }
-        let (events_since, events_upto) = window.events;
-        let in_window = |position: Position| position > events_since && position <= events_upto;
-        for membership in self.inner.rooms.stores_memberships(user_id).await? {
-            if !in_window(membership.position) {
-                continue;
-            }
-            let members = self.inner.rooms.joined_members(&membership.room_id).await?;
-            match membership.membership.as_str() {
+        for (room_id, membership) in own {
+            let members = self.inner.rooms.joined_members(&room_id).await?;
+            match membership.as_str() {
                 "join" => delta.changed.extend(members.iter().filter(|m| *m != user_id).cloned()),
                 "leave" | "ban" => {
                     delta.left.extend(members.iter().filter(|m| !sharing.contains(*m)).cloned());
@@ -70,51 +79,87 @@ impl E2ee {
                 _ => {}
             }
         }
-        self.add_others_memberships(user_id, window.events, &sharing, &mut delta).await?;
+        for (user, membership) in others {
+            match membership.as_str() {
+                "join" => {
+                    delta.changed.insert(user);
+                }
+                "leave" | "ban" if !sharing.contains(&user) => {
+                    delta.left.insert(user);
+                }
+                _ => {}
+            }
+        }
         delta.left.retain(|user| !delta.changed.contains(user));
         Ok(delta)
     }
 
-    /// Others who joined a room the user is in during the window are `changed` (the
-    /// user's clients must fetch their keys); others who left one and share no room with
-    /// the user any more are `left`. Only rooms with events in the window are read.
-    async fn add_others_memberships(
+    /// The user's own membership per room as of the end of the window, for rooms where
+    /// it changed in the window.
+    async fn own_membership_changes(
+        &self,
+        user_id: &UserId,
+        since: Position,
+        upto: Position,
+    ) -> Result<BTreeMap<OwnedRoomId, String>, E2eeError> {
+        if upto <= since {
+            return Ok(BTreeMap::new());
+        }
+        let changes = self.inner.rooms.membership_changes(user_id, since, upto).await?;
+        Ok(changes.into_iter().map(|record| (record.room_id, record.membership)).collect())
+    }
+
+    /// Others' memberships as of the end of the window, for those that changed in it,
+    /// in rooms with new events (the user's change feed names them; without a feed,
+    /// every joined room is looked at). Only the window's events are read, unless a
+    /// room has more than [`MAX_WINDOW_EVENTS`]; then its member list is.
+    async fn others_membership_changes(
         &self,
         user_id: &UserId,
         (since, upto): (Position, Position),
-        sharing: &BTreeSet<OwnedUserId>,
-        delta: &mut DeviceListDelta,
-    ) -> Result<(), E2eeError> {
+    ) -> Result<BTreeMap<OwnedUserId, String>, E2eeError> {
+        let mut changes = BTreeMap::new();
         if since.0 == 0 || upto <= since {
-            return Ok(());
+            return Ok(changes);
         }
-        for room_id in self.inner.rooms.joined_rooms(user_id).await? {
+        let rooms = match self.inner.rooms.changed_rooms(user_id, since, upto) {
+            Some(rooms) => rooms,
+            None => self.inner.rooms.joined_rooms(user_id).await?,
+        };
+        for room_id in rooms {
             if self.inner.rooms.latest_position(&room_id).await? <= since {
                 continue;
             }
-            let mut after: Option<OwnedUserId> = None;
-            for _ in 0..MAX_MEMBER_PAGES {
-                let page =
-                    self.stores().rooms.room_members(&room_id, None, after.as_deref(), MEMBER_PAGE).await?;
-                let full = page.len() == MEMBER_PAGE;
-                for member in page {
-                    let in_window = member.position > since && member.position <= upto;
-                    if in_window && member.user_id != user_id {
-                        match member.membership.as_str() {
-                            "join" => {
-                                delta.changed.insert(member.user_id.clone());
-                            }
-                            "leave" | "ban" if !sharing.contains(&member.user_id) => {
-                                delta.left.insert(member.user_id.clone());
-                            }
-                            _ => {}
-                        }
-                    }
-                    after = Some(member.user_id);
+            match self.inner.rooms.membership_events_between(&room_id, since, upto, MAX_WINDOW_EVENTS).await?
+            {
+                Some(events) => changes.extend(events.into_iter().filter(|(user, _)| user != user_id)),
+                None => self.scan_member_list(&room_id, user_id, (since, upto), &mut changes).await?,
+            }
+        }
+        Ok(changes)
+    }
+
+    /// The fallback for a busy window: every member's current record, kept when it was
+    /// written in the window.
+    async fn scan_member_list(
+        &self,
+        room_id: &RoomId,
+        user_id: &UserId,
+        (since, upto): (Position, Position),
+        changes: &mut BTreeMap<OwnedUserId, String>,
+    ) -> Result<(), E2eeError> {
+        let mut after: Option<OwnedUserId> = None;
+        for _ in 0..MAX_MEMBER_PAGES {
+            let page = self.stores().rooms.room_members(room_id, None, after.as_deref(), MEMBER_PAGE).await?;
+            let full = page.len() == MEMBER_PAGE;
+            for member in page {
+                if member.position > since && member.position <= upto && member.user_id != user_id {
+                    changes.insert(member.user_id.clone(), member.membership);
                 }
-                if !full {
-                    break;
-                }
+                after = Some(member.user_id);
+            }
+            if !full {
+                break;
             }
         }
         Ok(())

@@ -269,6 +269,34 @@ impl Rooms {
         Ok(self.stores().rooms.user_membership_changes(user_id, since, upto).await?)
     }
 
+    /// The membership each user was left with by the room's member events in
+    /// `(since, upto]`, or `None` when the window holds more than `limit` events.
+    pub async fn membership_events_between(
+        &self,
+        room_id: &RoomId,
+        since: Position,
+        upto: Position,
+        limit: usize,
+    ) -> Result<Option<Vec<(ruma::OwnedUserId, String)>>, RoomsError> {
+        let events =
+            self.stores().rooms.timeline(room_id, Some(since), Direction::Forward, limit + 1).await?;
+        let in_window: Vec<_> = events.iter().filter(|e| e.position.is_some_and(|p| p <= upto)).collect();
+        if in_window.len() > limit {
+            return Ok(None);
+        }
+        let version = self.room_version(room_id).await?;
+        let mut changes = Vec::new();
+        for stored in in_window {
+            let pdu = super::append::parse_stored(stored, version)?;
+            if let (Some(membership), Some(target)) = (super::append::membership_of(&pdu), pdu.state_key())
+                && let Ok(user) = ruma::UserId::parse(target)
+            {
+                changes.push((user, membership));
+            }
+        }
+        Ok(Some(changes))
+    }
+
     /// The room's current state map.
     pub async fn current_state_of(&self, room_id: &RoomId) -> Result<StateMap, RoomsError> {
         Ok(self.stores().rooms.current_state(room_id).await?)
