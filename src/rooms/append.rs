@@ -318,8 +318,8 @@ impl Rooms {
     /// Loads and parses a stored event.
     pub async fn load_pdu(&self, event_id: &ruma::EventId) -> Result<Pdu, RoomsError> {
         let stored = self.stores().rooms.get_event(event_id).await?.ok_or(RoomsError::UnknownEvent)?;
-        let record = self.stores().rooms.room(&stored.room_id).await?.ok_or(RoomsError::UnknownRoom)?;
-        Pdu::from_stored(&stored.json, &stored.event_id, parse_version(&record.room_version)?)
+        let version = self.room_version(&stored.room_id).await?;
+        Pdu::from_stored(&stored.json, &stored.event_id, version)
             .map_err(|e| RoomsError::Internal(e.to_string()))
     }
 }

@@ -81,6 +81,7 @@ struct Inner {
     members: members::MemberCache,
     changes: changes::RoomChanges,
     state_cache: state_cache::StateCache,
+    versions: state_cache::RoomVersions,
     /// Room → position of its newest event, so incremental sync skips quiet rooms
     /// without touching the store.
     latest: std::sync::Mutex<std::collections::HashMap<ruma::OwnedRoomId, storage::Position>>,
@@ -107,6 +108,7 @@ impl Rooms {
                 members: members::MemberCache::default(),
                 changes: changes::RoomChanges::default(),
                 state_cache: state_cache::StateCache::default(),
+                versions: state_cache::RoomVersions::default(),
                 latest: std::sync::Mutex::new(std::collections::HashMap::new()),
                 default_version,
             }),

@@ -68,14 +68,17 @@ impl Rooms {
         membership: Option<&str>,
         not_membership: Option<&str>,
     ) -> Result<Vec<Value>, RoomsError> {
-        let mut state = self.visible_state(room_id, user_id).await?;
-        if let Some(boundary) = at {
-            let boundary = match self.left_at(room_id, user_id).await? {
-                Some(left) => boundary.min(Position(left.0 + 1)),
-                None => boundary,
-            };
-            state = self.state_at(room_id, StatePoint::Boundary(boundary)).await?;
-        }
+        let visible = self.visible_state(room_id, user_id).await?;
+        let state = match at {
+            Some(boundary) => {
+                let boundary = match self.left_at(room_id, user_id).await? {
+                    Some(left) => boundary.min(Position(left.0 + 1)),
+                    None => boundary,
+                };
+                self.state_at(room_id, StatePoint::Boundary(boundary)).await?
+            }
+            None => std::sync::Arc::new(visible),
+        };
         let ids = member_ids(&state);
         let events = self.client_events(room_id, ids).await?;
         Ok(events
@@ -313,20 +316,24 @@ impl Rooms {
     }
 
     /// The room's state at a point: before or after an event, at a stream boundary, or now.
-    pub async fn state_at(&self, room_id: &RoomId, point: StatePoint<'_>) -> Result<StateMap, RoomsError> {
+    pub async fn state_at(
+        &self,
+        room_id: &RoomId,
+        point: StatePoint<'_>,
+    ) -> Result<std::sync::Arc<StateMap>, RoomsError> {
         let rooms = &self.stores().rooms;
         let group = match point {
-            StatePoint::Current => return Ok(rooms.current_state(room_id).await?),
+            StatePoint::Current => return Ok(std::sync::Arc::new(rooms.current_state(room_id).await?)),
             StatePoint::Before(id) => rooms.event_state_groups(id).await?.map(|(before, _)| before),
             StatePoint::After(id) => rooms.event_state_groups(id).await?.map(|(_, after)| after),
             StatePoint::Boundary(boundary) => {
                 let newest = rooms.timeline(room_id, Some(boundary), Direction::Backward, 1).await?;
-                let Some(event) = newest.first() else { return Ok(StateMap::new()) };
+                let Some(event) = newest.first() else { return Ok(std::sync::Arc::default()) };
                 rooms.event_state_groups(&event.event_id).await?.map(|(_, after)| after)
             }
         };
         let group = group.ok_or(RoomsError::UnknownEvent)?;
-        Ok(self.state_group(group).await?.map(|state| (*state).clone()).unwrap_or_default())
+        Ok(self.state_group(group).await?.unwrap_or_default())
     }
 
     /// The state before `event_id` (the start of a sync timeline) as client events, or
@@ -383,8 +390,13 @@ impl Rooms {
         &self,
         room_id: &RoomId,
     ) -> Result<stoa_federation::RoomVersion, RoomsError> {
+        if let Some(version) = self.inner.versions.get(room_id) {
+            return Ok(version);
+        }
         let record = self.stores().rooms.room(room_id).await?.ok_or(RoomsError::UnknownRoom)?;
-        super::append::parse_version(&record.room_version)
+        let version = super::append::parse_version(&record.room_version)?;
+        self.inner.versions.insert(room_id, version);
+        Ok(version)
     }
 }
 

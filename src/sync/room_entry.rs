@@ -226,11 +226,11 @@ impl SyncEngine {
             rooms.state_at(room_id, point).await?
         };
         let mut selected: StateMap = if whole_room {
-            target.clone()
+            (*target).clone()
         } else if gap {
             let base = match since {
                 Some(since) => rooms.state_at(room_id, StatePoint::Boundary(Position(since.0 + 1))).await?,
-                None => StateMap::new(),
+                None => std::sync::Arc::default(),
             };
             target
                 .iter()
