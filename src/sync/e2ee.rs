@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use super::engine::SyncRequest;
+use super::request::SyncRequest;
 use super::token::SyncToken;
 use crate::e2ee::device_lists::ChangeWindow;
 use crate::e2ee::{E2ee, E2eeError};

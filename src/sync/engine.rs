@@ -7,10 +7,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use ruma::{OwnedRoomId, OwnedUserId, RoomId, UserId};
+use ruma::{OwnedRoomId, RoomId, UserId};
 use serde_json::{Map, Value, json};
 
 use super::lazy_members::SentMembers;
+pub use super::request::SyncRequest;
 use super::sync_filter::SyncFilter;
 use super::token::SyncToken;
 use crate::rooms::{Rooms, RoomsError};
@@ -37,17 +38,6 @@ enum Section {
     Invite,
     Knock,
     Leave,
-}
-
-/// A parsed sync request.
-pub struct SyncRequest {
-    pub user_id: OwnedUserId,
-    /// The syncing device: its own events carry `unsigned.transaction_id`.
-    pub device_id: ruma::OwnedDeviceId,
-    pub since: Option<SyncToken>,
-    pub timeout: Duration,
-    pub full_state: bool,
-    pub filter: SyncFilter,
 }
 
 /// The sync domain service.

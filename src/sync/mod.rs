@@ -6,6 +6,7 @@ pub mod engine;
 pub mod event_filter;
 pub mod filter;
 mod lazy_members;
+mod request;
 mod room_entry;
 pub mod sync_filter;
 pub mod token;

@@ -7,7 +7,8 @@ use std::collections::HashSet;
 use ruma::{OwnedEventId, RoomId};
 use serde_json::{Value, json};
 
-use super::engine::{SyncEngine, SyncRequest};
+use super::engine::SyncEngine;
+use super::request::SyncRequest;
 use crate::rooms::RoomsError;
 use crate::rooms::format::stripped_state;
 use crate::rooms::read::StatePoint;
