@@ -9,10 +9,9 @@ use crate::storage::StoredEvent;
 
 /// The client-format JSON of a stored event (redacted if a redaction applies).
 pub fn client_event(stored: &StoredEvent, pdu: &Pdu, version: RoomVersion) -> Value {
-    let full = pdu.as_value();
-    let redacted_copy = stored.redacted_by.as_ref().and_then(|_| stoa_federation::redact(full, version).ok());
+    let redacted_copy = redacted(stored, pdu, version);
     let redacted = stored.redacted_by.is_some();
-    let source = redacted_copy.as_ref().unwrap_or(full);
+    let source = redacted_copy.as_ref().unwrap_or(pdu.as_value());
     let mut event = Map::new();
     for key in
         ["content", "event_id", "origin_server_ts", "room_id", "sender", "state_key", "type", "redacts"]
@@ -37,15 +36,16 @@ pub fn client_event(stored: &StoredEvent, pdu: &Pdu, version: RoomVersion) -> Va
 /// The federation format of a stored event (`event_format: federation` filters): the PDU
 /// itself, redacted if a redaction applies, with the event ID clients need to refer to it.
 pub fn federation_event(stored: &StoredEvent, pdu: &Pdu, version: RoomVersion) -> Value {
-    let full: Value = serde_json::from_str(pdu.json()).unwrap_or(Value::Null);
-    let mut event = match &stored.redacted_by {
-        Some(_) => stoa_federation::redact(&full, version).unwrap_or(full),
-        None => full,
-    };
+    let mut event = redacted(stored, pdu, version).unwrap_or_else(|| pdu.as_value().clone());
     if let Some(object) = event.as_object_mut() {
         object.insert("event_id".to_owned(), json!(pdu.event_id()));
     }
     event
+}
+
+/// The redacted form of the event, when a redaction applies to it.
+fn redacted(stored: &StoredEvent, pdu: &Pdu, version: RoomVersion) -> Option<Value> {
+    stored.redacted_by.as_ref().and_then(|_| stoa_federation::redact(pdu.as_value(), version).ok())
 }
 
 /// Stripped state for invites: type, state key, sender and content only.

@@ -20,6 +20,7 @@ pub mod send;
 mod state_cache;
 pub mod timestamp;
 pub mod upgrade;
+mod versions;
 pub mod visibility;
 
 use std::sync::Arc;
@@ -81,7 +82,7 @@ struct Inner {
     members: members::MemberCache,
     changes: changes::RoomChanges,
     state_cache: state_cache::StateCache,
-    versions: state_cache::RoomVersions,
+    versions: versions::RoomVersions,
     /// Room → position of its newest event, so incremental sync skips quiet rooms
     /// without touching the store.
     latest: std::sync::Mutex<std::collections::HashMap<ruma::OwnedRoomId, storage::Position>>,
@@ -108,7 +109,7 @@ impl Rooms {
                 members: members::MemberCache::default(),
                 changes: changes::RoomChanges::default(),
                 state_cache: state_cache::StateCache::default(),
-                versions: state_cache::RoomVersions::default(),
+                versions: versions::RoomVersions::default(),
                 latest: std::sync::Mutex::new(std::collections::HashMap::new()),
                 default_version,
             }),

@@ -246,11 +246,21 @@ impl Rooms {
         room_id: &RoomId,
         ids: Vec<ruma::OwnedEventId>,
     ) -> Result<Vec<Value>, RoomsError> {
+        self.formatted_events(room_id, ids, client_event).await
+    }
+
+    /// The given events of a room, each shaped by `format`, in no particular order.
+    async fn formatted_events(
+        &self,
+        room_id: &RoomId,
+        ids: Vec<ruma::OwnedEventId>,
+        format: fn(&crate::storage::StoredEvent, &crate::events::Pdu, stoa_federation::RoomVersion) -> Value,
+    ) -> Result<Vec<Value>, RoomsError> {
         let version = self.room_version(room_id).await?;
         let stored = self.stores().rooms.get_events(&ids).await?;
         stored
             .iter()
-            .map(|event| Ok(client_event(event, &super::append::parse_stored(event, version)?, version)))
+            .map(|event| Ok(format(event, &super::append::parse_stored(event, version)?, version)))
             .collect()
     }
 
@@ -354,15 +364,7 @@ impl Rooms {
         room_id: &RoomId,
         ids: Vec<ruma::OwnedEventId>,
     ) -> Result<Vec<Value>, RoomsError> {
-        let version = self.room_version(room_id).await?;
-        let stored = self.stores().rooms.get_events(&ids).await?;
-        stored
-            .iter()
-            .map(|event| {
-                let pdu = super::append::parse_stored(event, version)?;
-                Ok(super::format::federation_event(event, &pdu, version))
-            })
-            .collect()
+        self.formatted_events(room_id, ids, super::format::federation_event).await
     }
 
     /// The given events of a room in the client format, in no particular order.

@@ -2,7 +2,7 @@
 //! an append the next append and every receiver's visibility check ask for the same
 //! few groups; rebuilding one from its delta chain costs a read per link, so they are
 //! kept here within a budget of state entries (dropped wholesale when it is exceeded,
-//! then refilled on demand). Room versions, fixed at creation, are memoized here too.
+//! then refilled on demand).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -43,29 +43,6 @@ impl StateCache {
         if let Some(replaced) = cache.groups.insert(id, state) {
             cache.entries = cache.entries.saturating_sub(replaced.len());
         }
-    }
-}
-
-/// Rooms kept in the version memo before it starts over.
-const MAX_VERSIONS: usize = 1_000_000;
-
-/// Room → room version: fixed at creation, needed to parse every event read.
-#[derive(Default)]
-pub struct RoomVersions {
-    versions: Mutex<HashMap<ruma::OwnedRoomId, stoa_federation::RoomVersion>>,
-}
-
-impl RoomVersions {
-    pub fn get(&self, room_id: &ruma::RoomId) -> Option<stoa_federation::RoomVersion> {
-        self.versions.lock().unwrap_or_else(PoisonError::into_inner).get(room_id).copied()
-    }
-
-    pub fn insert(&self, room_id: &ruma::RoomId, version: stoa_federation::RoomVersion) {
-        let mut versions = self.versions.lock().unwrap_or_else(PoisonError::into_inner);
-        if versions.len() >= MAX_VERSIONS {
-            versions.clear();
-        }
-        versions.insert(room_id.to_owned(), version);
     }
 }
 
