@@ -6,7 +6,7 @@ use std::time::Instant;
 use crate::progress::Progress;
 use crate::report::{Better, Section};
 use crate::scenarios::register::PASSWORD;
-use crate::scenarios::{Ctx, bounded};
+use crate::scenarios::{Ctx, send_round_robin};
 use crate::stats::Samples;
 
 /// Stops paging after this many pages even if the server keeps answering.
@@ -30,27 +30,9 @@ pub async fn run(ctx: &Ctx) -> Section {
             return section;
         }
     };
-    let progress = Progress::start("history: fill", plan.history_events as u64);
-    let counter = progress.counter();
     let deadline = started + plan.history_setup_budget;
-    let results = bounded(plan.history_events, plan.concurrency, deadline, |i| {
-        let (server, user, room_id, counter) =
-            (ctx.server.clone(), user.clone(), room_id.clone(), counter.clone());
-        async move {
-            let result = server.send(&user, &room_id, i as u64).await;
-            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            result
-        }
-    })
-    .await;
-    drop(progress);
-    let mut filled = 0;
-    for (_, result) in results {
-        match result {
-            Ok(_) => filled += 1,
-            Err(e) => section.error(e),
-        }
-    }
+    let rooms = std::slice::from_ref(&room_id);
+    let filled = send_round_robin(ctx, &user, rooms, deadline, plan.history_events, &mut section).await;
     section.figure("messages_in_room", filled as f64, "", Better::Neither);
     if filled < plan.history_events {
         section.note(format!("setup budget reached: {filled} of {} messages sent", plan.history_events));

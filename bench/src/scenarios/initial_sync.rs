@@ -7,7 +7,7 @@ use crate::client::{Server, User, joined_rooms};
 use crate::progress::Progress;
 use crate::report::{Better, Section};
 use crate::scenarios::register::PASSWORD;
-use crate::scenarios::{Ctx, bounded};
+use crate::scenarios::{Ctx, bounded, send_round_robin};
 use crate::stats::Samples;
 
 const INITIAL_RUNS: usize = 3;
@@ -26,7 +26,8 @@ pub async fn run(ctx: &Ctx, room_count: usize) -> Section {
     let deadline = started + ctx.plan.sync_rooms_budget;
     let rooms = create_rooms(ctx, &user, room_count, deadline, &mut section).await;
     let deadline = Instant::now() + ctx.plan.sync_messages_budget;
-    let sent = fill_rooms(ctx, &user, &rooms, deadline, &mut section).await;
+    let total = rooms.len() * ctx.plan.sync_messages_per_room;
+    let sent = send_round_robin(ctx, &user, &rooms, deadline, total, &mut section).await;
     section.figure("rooms", rooms.len() as f64, "", Better::Neither);
     section.figure("messages_sent", sent as f64, "", Better::Neither);
     if rooms.len() < room_count || sent < rooms.len() * ctx.plan.sync_messages_per_room {
@@ -68,41 +69,6 @@ async fn create_rooms(
         }
     }
     rooms
-}
-
-/// Sends round-robin over the rooms so they fill evenly even if the budget runs out.
-async fn fill_rooms(
-    ctx: &Ctx,
-    user: &User,
-    rooms: &[String],
-    deadline: Instant,
-    section: &mut Section,
-) -> usize {
-    if rooms.is_empty() {
-        return 0;
-    }
-    let total = rooms.len() * ctx.plan.sync_messages_per_room;
-    let progress = Progress::start(format!("{}: messages", section.name), total as u64);
-    let counter = progress.counter();
-    let results = bounded(total, ctx.plan.concurrency, deadline, |i| {
-        let (server, user, counter) = (ctx.server.clone(), user.clone(), counter.clone());
-        let room_id = rooms.get(i % rooms.len()).cloned().unwrap_or_default();
-        async move {
-            let result = server.send(&user, &room_id, i as u64).await;
-            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            result
-        }
-    })
-    .await;
-    drop(progress);
-    let mut sent = 0;
-    for (_, result) in results {
-        match result {
-            Ok(_) => sent += 1,
-            Err(e) => section.error(e),
-        }
-    }
-    sent
 }
 
 async fn measure(server: &Server, user: &User, rooms: &[String], section: &mut Section) {

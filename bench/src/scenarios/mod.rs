@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 
 use crate::client::{Server, User};
+use crate::progress::Progress;
+use crate::report::Section;
 
 /// How big each scenario is and how long it may take.
 #[derive(Debug, Clone)]
@@ -132,6 +134,42 @@ where
         }
     }
     results
+}
+
+/// Sends `total` messages round-robin over the rooms (so they fill evenly even if the
+/// budget runs out); returns how many were accepted, counting failures in `section`.
+pub async fn send_round_robin(
+    ctx: &Ctx,
+    user: &User,
+    rooms: &[String],
+    deadline: Instant,
+    total: usize,
+    section: &mut Section,
+) -> usize {
+    if rooms.is_empty() {
+        return 0;
+    }
+    let progress = Progress::start(format!("{}: messages", section.name), total as u64);
+    let counter = progress.counter();
+    let results = bounded(total, ctx.plan.concurrency, deadline, |i| {
+        let (server, user, counter) = (ctx.server.clone(), user.clone(), counter.clone());
+        let room_id = rooms.get(i % rooms.len()).cloned().unwrap_or_default();
+        async move {
+            let result = server.send(&user, &room_id, i as u64).await;
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            result
+        }
+    })
+    .await;
+    drop(progress);
+    let mut sent = 0;
+    for (_, result) in results {
+        match result {
+            Ok(_) => sent += 1,
+            Err(e) => section.error(e),
+        }
+    }
+    sent
 }
 
 #[cfg(test)]
