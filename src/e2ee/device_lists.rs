@@ -54,7 +54,11 @@ impl E2ee {
         window: ChangeWindow,
     ) -> Result<DeviceListDelta, E2eeError> {
         let (since, upto) = window.device_lists;
-        let device_changes = self.stores().device_lists.device_list_changes(since, upto, MAX_CHANGES).await?;
+        let device_changes = if since < upto {
+            self.stores().device_lists.device_list_changes(since, upto, MAX_CHANGES).await?
+        } else {
+            Vec::new()
+        };
         let (events_since, events_upto) = window.events;
         let own = self.own_membership_changes(user_id, events_since, events_upto).await?;
         let others = self.others_membership_changes(user_id, window.events).await?;

@@ -241,6 +241,7 @@ impl Rooms {
             .map_err(|e| RoomsError::Internal(e.to_string()))?;
         let position = reservation.position();
         let membership = membership_of(pdu);
+        let txn_copy = txn.clone();
         if let (Some(membership), Some(target)) = (&membership, pdu.state_key()) {
             let user_id = UserId::parse(target).map_err(|e| RoomsError::BadJson(e.to_string()))?;
             batch.memberships.push(MembershipRecord {
@@ -270,6 +271,7 @@ impl Rooms {
         }
         batch.forward_extremities = Some(vec![pdu.event_id().to_owned()]);
         self.stores().rooms.persist(&batch).await?;
+        self.remember_recent(room_id, pdu, position, (state_before, state_after), txn_copy);
         if let Some(state) = new_state {
             self.inner.state_cache.insert(state_after, state);
         }
@@ -279,12 +281,41 @@ impl Rooms {
         let recipients = self.recipients(room_id, pdu, membership.as_deref()).await;
         if let Ok((members, extra)) = &recipients {
             let users = members.iter().map(|u| u.as_ref()).chain(extra.as_deref());
-            self.inner.changes.record(users, room_id, position);
+            self.inner.changes.record(users, room_id, position, extra.as_deref());
         }
         reservation.complete();
         let (members, extra) = recipients?;
         self.inner.notifier.wake(members.iter().map(|u| u.as_ref()).chain(extra.as_deref()));
         Ok(())
+    }
+
+    /// Keeps the just-persisted event for the readers about to be woken: a redaction
+    /// drops the room's recent window first (it changes how an event is served), a
+    /// relation marks its parent as related.
+    fn remember_recent(
+        &self,
+        room_id: &RoomId,
+        pdu: &Pdu,
+        position: crate::storage::Position,
+        groups: (StateGroupId, StateGroupId),
+        txn: Option<TxnKey>,
+    ) {
+        let recent = &self.inner.recent;
+        if pdu.redacts().is_some() {
+            recent.drop_room(room_id);
+        }
+        if let Some(relation) = relation_of(pdu, position) {
+            recent.mark_related(room_id, &relation.parent_id);
+        }
+        let stored = crate::storage::StoredEvent {
+            event_id: pdu.event_id().to_owned(),
+            room_id: room_id.to_owned(),
+            json: pdu.json().to_owned(),
+            position: Some(position),
+            status: EventStatus::Accepted,
+            redacted_by: None,
+        };
+        recent.push(room_id, super::recent::RecentEvent::new(stored, pdu.clone(), groups, txn));
     }
 
     /// Who an event concerns: the room's joined members after it, plus the target of a

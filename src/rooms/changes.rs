@@ -42,24 +42,43 @@ struct Feed {
     floor: Position,
     by_position: BTreeMap<Position, OwnedRoomId>,
     by_room: HashMap<OwnedRoomId, Position>,
+    /// The newest change of the user's own membership (in any room) it recorded.
+    own_membership: Position,
     last_read: Instant,
 }
 
 impl RoomChanges {
-    /// Records that `room_id` changed at `position` for each of `users` that has a feed.
+    /// Records that `room_id` changed at `position` for each of `users` that has a feed,
+    /// and that the membership of `membership_target` (one of them) changed there.
     pub fn record<'a>(
         &self,
         users: impl IntoIterator<Item = &'a UserId>,
         room_id: &RoomId,
         position: Position,
+        membership_target: Option<&UserId>,
     ) {
         let mut feeds = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         feeds.max_recorded = feeds.max_recorded.max(position);
         for user in users {
             if let Some(feed) = feeds.users.get_mut(user) {
                 feed.record(room_id, position);
+                if membership_target == Some(user) {
+                    feed.own_membership = feed.own_membership.max(position);
+                }
             }
         }
+    }
+
+    /// Whether the user's own membership changed anywhere in `(since, upto]`, or `None`
+    /// when the feed cannot tell.
+    pub fn own_membership_changed(&self, user_id: &UserId, since: Position, upto: Position) -> Option<bool> {
+        let feeds = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let feed = feeds.users.get(user_id)?;
+        if since < feed.floor || feed.own_membership > upto {
+            // Only the newest change is kept: one after the window may hide one in it.
+            return None;
+        }
+        Some(feed.own_membership > since)
     }
 
     /// Starts a feed for `user_id` unless it has one.
@@ -79,6 +98,7 @@ impl RoomChanges {
             floor: feeds.max_recorded,
             by_position: BTreeMap::new(),
             by_room: HashMap::new(),
+            own_membership: Position(0),
             last_read: Instant::now(),
         };
         feeds.users.insert(user_id.to_owned(), feed);
@@ -141,12 +161,12 @@ mod tests {
     fn answers_only_from_its_floor_and_lists_each_room_once() {
         let changes = RoomChanges::default();
         let (alice, bob) = (user("alice"), user("bob"));
-        changes.record([alice.as_ref()], &room("a"), Position(5));
+        changes.record([alice.as_ref()], &room("a"), Position(5), None);
         assert_eq!(changes.changed_since(&alice, Position(0), Position(10)), None, "no feed yet");
         changes.track(&alice);
         assert_eq!(changes.changed_since(&alice, Position(4), Position(10)), None, "before the floor");
         for (name, at) in [("a", 6), ("b", 7), ("a", 8)] {
-            changes.record([alice.as_ref(), bob.as_ref()], &room(name), Position(at));
+            changes.record([alice.as_ref(), bob.as_ref()], &room(name), Position(at), None);
         }
         assert_eq!(
             changes.changed_since(&alice, Position(5), Position(10)),
@@ -164,10 +184,24 @@ mod tests {
         let alice = user("alice");
         changes.track(&alice);
         for i in 0..=MAX_ROOMS_PER_FEED as u64 {
-            changes.record([alice.as_ref()], &room(&format!("r{i}")), Position(i + 1));
+            changes.record([alice.as_ref()], &room(&format!("r{i}")), Position(i + 1), None);
         }
         assert_eq!(changes.changed_since(&alice, Position(0), Position(u64::MAX)), None);
         let recent = changes.changed_since(&alice, Position(1), Position(u64::MAX)).unwrap();
         assert_eq!(recent.len(), MAX_ROOMS_PER_FEED);
+    }
+
+    #[test]
+    fn tells_whether_the_users_own_membership_changed() {
+        let changes = RoomChanges::default();
+        let (alice, bob) = (user("alice"), user("bob"));
+        assert_eq!(changes.own_membership_changed(&alice, Position(0), Position(9)), None, "no feed");
+        changes.track(&alice);
+        changes.record([alice.as_ref(), bob.as_ref()], &room("a"), Position(3), Some(bob.as_ref()));
+        assert_eq!(changes.own_membership_changed(&alice, Position(0), Position(9)), Some(false));
+        changes.record([alice.as_ref()], &room("a"), Position(5), Some(alice.as_ref()));
+        assert_eq!(changes.own_membership_changed(&alice, Position(4), Position(9)), Some(true));
+        assert_eq!(changes.own_membership_changed(&alice, Position(5), Position(9)), Some(false));
+        assert_eq!(changes.own_membership_changed(&alice, Position(2), Position(4)), None, "newer change");
     }
 }

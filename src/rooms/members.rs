@@ -51,6 +51,12 @@ impl Rooms {
         self.joined_members_in_turn(room_id).await
     }
 
+    /// Whether the user is joined, when the room's members are cached; `None` when
+    /// they are not (the caller reads the store).
+    pub fn cached_joined(&self, room_id: &RoomId, user_id: &UserId) -> Option<bool> {
+        self.inner.members.get(room_id).map(|members| members.contains(user_id))
+    }
+
     /// Like [`Rooms::joined_members`], for callers already holding the room's queue.
     pub(super) async fn joined_members_in_turn(
         &self,

@@ -153,7 +153,7 @@ impl Rooms {
         else {
             return Ok(None);
         };
-        let pdu = self.load_pdu(&event_id).await?;
+        let pdu = self.cached_pdu(&event_id).await?;
         Ok(super::append::membership_of(&pdu))
     }
 }

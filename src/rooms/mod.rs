@@ -7,6 +7,7 @@ pub mod changes;
 pub mod context;
 pub mod create;
 pub mod directory;
+pub mod event_cache;
 pub mod format;
 mod guests;
 pub mod members;
@@ -15,6 +16,7 @@ pub mod moderation;
 pub mod power;
 pub mod queue;
 pub mod read;
+pub mod recent;
 pub mod relations;
 pub mod send;
 mod state_cache;
@@ -82,6 +84,8 @@ struct Inner {
     members: members::MemberCache,
     changes: changes::RoomChanges,
     state_cache: state_cache::StateCache,
+    recent: recent::RecentEvents,
+    event_cache: event_cache::EventCache,
     versions: versions::RoomVersions,
     /// Room → position of its newest event, so incremental sync skips quiet rooms
     /// without touching the store.
@@ -109,6 +113,8 @@ impl Rooms {
                 members: members::MemberCache::default(),
                 changes: changes::RoomChanges::default(),
                 state_cache: state_cache::StateCache::default(),
+                recent: recent::RecentEvents::default(),
+                event_cache: event_cache::EventCache::default(),
                 versions: versions::RoomVersions::default(),
                 latest: std::sync::Mutex::new(std::collections::HashMap::new()),
                 default_version,
@@ -147,6 +153,48 @@ impl Rooms {
         upto: storage::Position,
     ) -> Option<Vec<ruma::OwnedRoomId>> {
         self.inner.changes.changed_since(user_id, since, upto)
+    }
+
+    /// The room's events in `(after, upto]`, newest first, when they are all recent
+    /// (see [`recent`]); `None` sends the caller to the store.
+    pub fn recent_between(
+        &self,
+        room_id: &ruma::RoomId,
+        after: storage::Position,
+        upto: storage::Position,
+    ) -> Option<Vec<Arc<recent::RecentEvent>>> {
+        self.inner.recent.between(room_id, after, upto)
+    }
+
+    /// Whether the user's own membership changed in `(since, upto]`, when the user's
+    /// change feed can tell.
+    pub fn own_membership_changed(
+        &self,
+        user_id: &ruma::UserId,
+        since: storage::Position,
+        upto: storage::Position,
+    ) -> Option<bool> {
+        self.inner.changes.own_membership_changed(user_id, since, upto)
+    }
+
+    /// The room's recent events up to `upto`, newest first, and the position above
+    /// which the list is complete (see [`recent`]).
+    pub fn recent_upto(
+        &self,
+        room_id: &ruma::RoomId,
+        upto: storage::Position,
+    ) -> Option<(storage::Position, Vec<Arc<recent::RecentEvent>>)> {
+        self.inner.recent.upto(room_id, upto)
+    }
+
+    /// The transaction a recent event was sent with (`Some(None)`: none), or `None`
+    /// when the event is not recent.
+    pub fn recent_transaction(
+        &self,
+        room_id: &ruma::RoomId,
+        event_id: &ruma::EventId,
+    ) -> Option<Option<storage::TxnKey>> {
+        self.inner.recent.transaction(room_id, event_id)
     }
 
     pub(crate) fn note_latest(&self, room_id: &ruma::RoomId, position: storage::Position) {

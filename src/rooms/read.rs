@@ -20,6 +20,8 @@ pub enum StatePoint<'a> {
     After(&'a EventId),
     /// After the newest event strictly before this stream position.
     Boundary(Position),
+    /// A state group already known.
+    Group(crate::storage::StateGroupId),
 }
 
 /// A page of `/messages`.
@@ -279,6 +281,9 @@ impl Rooms {
         since: Position,
         upto: Position,
     ) -> Result<Vec<crate::storage::MembershipRecord>, RoomsError> {
+        if self.own_membership_changed(user_id, since, upto) == Some(false) {
+            return Ok(Vec::new());
+        }
         Ok(self.stores().rooms.user_membership_changes(user_id, since, upto).await?)
     }
 
@@ -291,6 +296,14 @@ impl Rooms {
         upto: Position,
         limit: usize,
     ) -> Result<Option<Vec<(ruma::OwnedUserId, String)>>, RoomsError> {
+        let member_change = |pdu: &crate::events::Pdu| {
+            let membership = super::append::membership_of(pdu)?;
+            Some((ruma::UserId::parse(pdu.state_key()?).ok()?, membership))
+        };
+        if let Some(recent) = self.recent_between(room_id, since, upto) {
+            // Newest first: turned around so the newest change per user comes last.
+            return Ok(Some(recent.iter().rev().filter_map(|event| member_change(&event.pdu)).collect()));
+        }
         let events =
             self.stores().rooms.timeline(room_id, Some(since), Direction::Forward, limit + 1).await?;
         let in_window: Vec<_> = events.iter().filter(|e| e.position.is_some_and(|p| p <= upto)).collect();
@@ -300,12 +313,7 @@ impl Rooms {
         let version = self.room_version(room_id).await?;
         let mut changes = Vec::new();
         for stored in in_window {
-            let pdu = super::append::parse_stored(stored, version)?;
-            if let (Some(membership), Some(target)) = (super::append::membership_of(&pdu), pdu.state_key())
-                && let Ok(user) = ruma::UserId::parse(target)
-            {
-                changes.push((user, membership));
-            }
+            changes.extend(member_change(&super::append::parse_stored(stored, version)?));
         }
         Ok(Some(changes))
     }
@@ -336,6 +344,7 @@ impl Rooms {
             StatePoint::Current => return Ok(std::sync::Arc::new(rooms.current_state(room_id).await?)),
             StatePoint::Before(id) => rooms.event_state_groups(id).await?.map(|(before, _)| before),
             StatePoint::After(id) => rooms.event_state_groups(id).await?.map(|(_, after)| after),
+            StatePoint::Group(group) => Some(group),
             StatePoint::Boundary(boundary) => {
                 let newest = rooms.timeline(room_id, Some(boundary), Direction::Backward, 1).await?;
                 let Some(event) = newest.first() else { return Ok(std::sync::Arc::default()) };

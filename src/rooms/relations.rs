@@ -131,6 +131,10 @@ impl Rooms {
         event_id: &EventId,
         sender: Option<&UserId>,
     ) -> Result<Map<String, Value>, RoomsError> {
+        // A recent event with nothing relating to it has nothing to bundle.
+        if self.inner.recent.known_unrelated(room_id, event_id) {
+            return Ok(Map::new());
+        }
         let relations = &self.stores().relations;
         let mut bundle = Map::new();
         // Only the original sender's edits count.

@@ -35,8 +35,23 @@ impl<'a> VisibilityCheck<'a> {
 
     /// Whether the user may see `pdu`, which sits at `position` in the stream.
     pub async fn can_see(&mut self, pdu: &Pdu, position: Option<Position>) -> Result<bool, RoomsError> {
+        self.can_see_in(pdu, position, None).await
+    }
+
+    /// [`VisibilityCheck::can_see`] for an event whose state groups (before, after) may
+    /// already be known.
+    pub async fn can_see_in(
+        &mut self,
+        pdu: &Pdu,
+        position: Option<Position>,
+        groups: Option<(StateGroupId, StateGroupId)>,
+    ) -> Result<bool, RoomsError> {
         let (event_id, sender, state_key) = (pdu.event_id(), pdu.sender(), pdu.state_key());
-        let Some((before, after)) = self.rooms.stores().rooms.event_state_groups(event_id).await? else {
+        let groups = match groups {
+            Some(groups) => Some(groups),
+            None => self.rooms.stores().rooms.event_state_groups(event_id).await?,
+        };
+        let Some((before, after)) = groups else {
             return Ok(false);
         };
         // One's own membership changes are always visible to oneself.
@@ -83,11 +98,14 @@ async fn joined_until(
     room_id: &RoomId,
     user_id: &UserId,
 ) -> Result<Option<Position>, RoomsError> {
+    if rooms.cached_joined(room_id, user_id) == Some(true) {
+        return Ok(Some(Position(u64::MAX)));
+    }
     let store = &rooms.stores().rooms;
     let Some(event_id) = store.current_state_event(room_id, "m.room.member", user_id.as_str()).await? else {
         return Ok(None);
     };
-    match rooms.membership_of_user(room_id, user_id).await?.as_deref() {
+    match super::append::membership_of(&*rooms.cached_pdu(&event_id).await?).as_deref() {
         Some("join") => Ok(Some(Position(u64::MAX))),
         Some("leave" | "ban") => {
             let Some(stored) = store.get_event(&event_id).await? else { return Ok(None) };
@@ -112,7 +130,7 @@ pub(super) async fn state_content(
     let Some(id) = state.get(&(event_type.to_owned(), state_key.to_owned())) else {
         return Ok(None);
     };
-    Ok(Some(super::append::content(&rooms.load_pdu(id).await?)))
+    Ok(Some(super::append::content(&*rooms.cached_pdu(id).await?)))
 }
 
 impl Rooms {

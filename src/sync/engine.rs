@@ -18,6 +18,8 @@ use crate::rooms::{Rooms, RoomsError};
 use crate::storage::{AccountDataStore, MembershipRecord, Position, StreamId};
 use crate::streams::{Notifier, Watermark};
 
+/// Most account-data changes one sync reads.
+const MAX_ACCOUNT_DATA: usize = 1000;
 /// The longest a sync request waits, whatever the client asks.
 const MAX_TIMEOUT: Duration = Duration::from_secs(90);
 
@@ -48,6 +50,7 @@ pub struct SyncEngine {
     account_data_stream: Watermark,
     notifier: Arc<Notifier>,
     sent_members: Arc<SentMembers>,
+    ignored: Arc<super::ignored::IgnoredUsers>,
     /// Adds the E2EE sections (to-device, device lists, key counts) when set.
     e2ee: Option<crate::e2ee::E2ee>,
 }
@@ -65,6 +68,7 @@ impl SyncEngine {
             account_data_stream,
             notifier,
             sent_members: Arc::default(),
+            ignored: Arc::default(),
             e2ee: None,
         }
     }
@@ -112,8 +116,14 @@ impl SyncEngine {
         let since = request.since;
         let user = &request.user_id;
         let mut changed = false;
-        let (global, mut room_data) = self.account_data_changes(user, since, upto, &request.filter).await?;
-        let ignored = ignored_users(self.account_data.as_ref(), user).await?;
+        let changes = self.account_data_changes(user, since, upto, &request.filter).await?;
+        let AccountDataChanges { global, rooms: mut room_data, ignored_list_changed } = changes;
+        let window = super::ignored::Window {
+            since: since.map(|s| s.get(StreamId::AccountData)),
+            upto: upto.get(StreamId::AccountData),
+            list_changed: ignored_list_changed,
+        };
+        let ignored = self.ignored.get(self.account_data.as_ref(), user, window).await?;
         changed |= !global.is_empty() || !room_data.is_empty();
         let (mut join, mut invite, mut leave, mut knock) = (Map::new(), Map::new(), Map::new(), Map::new());
         let upto_events = upto.get(StreamId::Events);
@@ -262,12 +272,16 @@ impl SyncEngine {
         since: Option<SyncToken>,
         upto: SyncToken,
         filter: &SyncFilter,
-    ) -> Result<(Vec<Value>, HashMap<String, Vec<Value>>), RoomsError> {
+    ) -> Result<AccountDataChanges, RoomsError> {
         let from = since.map(|s| s.get(StreamId::AccountData)).unwrap_or_default();
-        let changes = self
-            .account_data
-            .account_data_changes(user_id, from, upto.get(StreamId::AccountData), 1000)
-            .await?;
+        let upto = upto.get(StreamId::AccountData);
+        if since.is_some() && from >= upto {
+            // Nobody's account data changed since the token.
+            return Ok(AccountDataChanges::default());
+        }
+        let changes = self.account_data.account_data_changes(user_id, from, upto, MAX_ACCOUNT_DATA).await?;
+        let ignored_list_changed = changes.len() >= MAX_ACCOUNT_DATA
+            || changes.iter().any(|c| c.room_id.is_none() && c.event_type == "m.ignored_user_list");
         let mut global = Vec::new();
         let mut rooms: HashMap<String, Vec<Value>> = HashMap::new();
         for change in changes {
@@ -286,17 +300,16 @@ impl SyncEngine {
             *events = filter.select(&filter.room_account_data, std::mem::take(events));
         }
         rooms.retain(|_, events| !events.is_empty());
-        Ok((global, rooms))
+        Ok(AccountDataChanges { global, rooms, ignored_list_changed })
     }
 }
 
-/// The users in the user's `m.ignored_user_list`.
-pub async fn ignored_users(
-    store: &dyn AccountDataStore,
-    user_id: &UserId,
-) -> Result<HashSet<String>, RoomsError> {
-    let Some(text) = store.get_account_data(user_id, None, "m.ignored_user_list").await? else {
-        return Ok(HashSet::new());
-    };
-    Ok(crate::accounts::account_data::parse_ignored_users(&text))
+/// Account data changed in a sync's window.
+#[derive(Default)]
+struct AccountDataChanges {
+    global: Vec<Value>,
+    /// Room ID → events.
+    rooms: HashMap<String, Vec<Value>>,
+    /// `m.ignored_user_list` may have changed in the window.
+    ignored_list_changed: bool,
 }

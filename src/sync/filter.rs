@@ -29,14 +29,27 @@ pub enum FilterError {
     Serialize(String),
 }
 
+/// Filters remembered at once; past that the memo starts over.
+const MAX_REMEMBERED: usize = 50_000;
+
+/// A user's filter, as the memo keys it.
+type FilterKey = (ruma::OwnedUserId, String);
+
 #[derive(Clone)]
 pub struct Filters {
     store: std::sync::Arc<dyn FilterStore>,
+    /// Filters read recently: a client names the same one in every `/sync`, and a
+    /// filter never changes (its ID is derived from its content).
+    remembered: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<FilterKey, Value>>>,
 }
 
 impl Filters {
     pub fn new(store: std::sync::Arc<dyn FilterStore>) -> Self {
-        Filters { store }
+        Filters { store, remembered: std::sync::Arc::default() }
+    }
+
+    fn remembered(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<FilterKey, Value>> {
+        self.remembered.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Stores `json`, the filter exactly as the client sent it (already checked to parse
@@ -71,8 +84,18 @@ impl Filters {
         if requester.user_id != user_id {
             return Err(FilterError::NotYourUser);
         }
+        let key = (user_id.to_owned(), filter_id.to_owned());
+        if let Some(filter) = self.remembered().get(&key) {
+            return Ok(filter.clone());
+        }
         let text = self.store.get_filter(user_id, filter_id).await?.ok_or(FilterError::NotFound)?;
-        serde_json::from_str(&text).map_err(|e| FilterError::Serialize(e.to_string()))
+        let filter: Value = serde_json::from_str(&text).map_err(|e| FilterError::Serialize(e.to_string()))?;
+        let mut remembered = self.remembered();
+        if remembered.len() >= MAX_REMEMBERED {
+            remembered.clear();
+        }
+        remembered.insert(key, filter.clone());
+        Ok(filter)
     }
 }
 

@@ -5,6 +5,7 @@ pub mod e2ee;
 pub mod engine;
 pub mod event_filter;
 pub mod filter;
+mod ignored;
 mod lazy_members;
 mod request;
 mod room_entry;

@@ -9,11 +9,12 @@ use serde_json::{Value, json};
 
 use super::engine::SyncEngine;
 use super::request::SyncRequest;
+use crate::events::Pdu;
 use crate::rooms::RoomsError;
 use crate::rooms::format::stripped_state;
 use crate::rooms::read::StatePoint;
 use crate::rooms::visibility::VisibilityCheck;
-use crate::storage::{MembershipRecord, Position, StateMap, StreamId};
+use crate::storage::{MembershipRecord, Position, StateGroupId, StateMap, StoredEvent, StreamId};
 
 /// State keys shown to invitees before they join.
 const STRIPPED_STATE: [&str; 7] = [
@@ -28,6 +29,16 @@ const STRIPPED_STATE: [&str; 7] = [
 /// The most events one room's timeline looks through to fill a filtered timeline.
 const MAX_SCANNED: usize = 2_000;
 
+/// What stays the same while one timeline is scanned.
+struct Scan<'a> {
+    request: &'a SyncRequest,
+    ignored: &'a HashSet<String>,
+    version: stoa_federation::RoomVersion,
+    check: VisibilityCheck<'a>,
+    room_allowed: bool,
+    scanned: usize,
+}
+
 /// A room's timeline for one sync.
 pub(super) struct Timeline {
     /// Newest first until [`Timeline::finish`] turns them around.
@@ -37,6 +48,8 @@ pub(super) struct Timeline {
     prev_batch: Position,
     /// The oldest event served, where the state section ends.
     first_event: Option<OwnedEventId>,
+    /// The state group before `first_event`, when known without a read.
+    first_state: Option<StateGroupId>,
     /// The newest event in the window, served or not.
     newest_in_window: Option<OwnedEventId>,
     /// A state event in the window was left out by the filter.
@@ -116,7 +129,8 @@ impl SyncEngine {
     }
 
     /// The newest `timeline_limit` events in `(after, upto]` that the user may see and
-    /// the filter lets through. Looks through at most [`MAX_SCANNED`] events.
+    /// the filter lets through. Looks through at most [`MAX_SCANNED`] events; an
+    /// incremental window of recent events is read from memory.
     async fn timeline(
         &self,
         room_id: &RoomId,
@@ -126,7 +140,6 @@ impl SyncEngine {
         ignored: &HashSet<String>,
     ) -> Result<Timeline, RoomsError> {
         let filter = &request.filter;
-        let matcher = &filter.timeline;
         let limit = filter.timeline_limit;
         let mut timeline = Timeline {
             events: Vec::new(),
@@ -134,16 +147,37 @@ impl SyncEngine {
             limited: false,
             prev_batch: Position(upto.0 + 1),
             first_event: None,
+            first_state: None,
             newest_in_window: None,
             dropped_state: false,
         };
         let rooms = self.rooms();
-        let version = rooms.version_of(room_id).await?;
-        let mut check = VisibilityCheck::new(rooms, room_id, &request.user_id).await?;
-        let room_allowed = matcher.allows_room(room_id.as_str());
+        let mut scan = Scan {
+            request,
+            ignored,
+            version: rooms.version_of(room_id).await?,
+            check: VisibilityCheck::new(rooms, room_id, &request.user_id).await?,
+            room_allowed: filter.timeline.allows_room(room_id.as_str()),
+            scanned: 0,
+        };
+        // Recent events from memory first; the store only for what lies below them.
+        if let Some((floor, recent)) = rooms.recent_upto(room_id, upto) {
+            let mut stopped = false;
+            for event in &recent {
+                let groups = Some((event.state_before, event.state_after));
+                if after.is_some_and(|after| event.stored.position.is_none_or(|p| p <= after))
+                    || !self.take(&mut timeline, &mut scan, &event.stored, &event.pdu, groups).await?
+                {
+                    stopped = true;
+                    break;
+                }
+            }
+            if stopped || after.is_some_and(|after| after >= floor) {
+                return Ok(timeline);
+            }
+        }
         // Unfiltered, one extra event tells whether the timeline is limited.
-        let batch = if matcher.passes_everything() { limit + 1 } else { (limit + 1).max(100) };
-        let mut scanned = 0;
+        let batch = if filter.timeline.passes_everything() { limit + 1 } else { (limit + 1).max(100) };
         'pages: loop {
             let page = rooms.timeline_page(room_id, Some(timeline.prev_batch), batch).await?;
             let exhausted = page.len() < batch;
@@ -152,39 +186,58 @@ impl SyncEngine {
                 if after.is_some_and(|after| position <= after) {
                     break 'pages;
                 }
-                if timeline.events.len() == limit || scanned == MAX_SCANNED {
-                    timeline.limited = true;
+                let pdu = rooms.parse_event(stored, scan.version)?;
+                if !self.take(&mut timeline, &mut scan, stored, &pdu, None).await? {
                     break 'pages;
                 }
-                scanned += 1;
-                timeline.prev_batch = position;
-                timeline.newest_in_window.get_or_insert_with(|| stored.event_id.clone());
-                let pdu = rooms.parse_event(stored, version)?;
-                let is_state = pdu.state_key().is_some();
-                if !is_state && ignored.contains(pdu.sender().as_str()) {
-                    continue;
-                }
-                if !check.can_see(&pdu, stored.position).await? {
-                    continue;
-                }
-                let event = if filter.federation_format {
-                    crate::rooms::format::federation_event(stored, &pdu, version)
-                } else {
-                    rooms.client_event_full(stored, &pdu, version).await?
-                };
-                if !room_allowed || !matcher.matches(&event) {
-                    timeline.dropped_state |= is_state;
-                    continue;
-                }
-                timeline.first_event = Some(stored.event_id.clone());
-                timeline.ids.insert(stored.event_id.clone());
-                timeline.events.push(event);
             }
             if exhausted {
                 break;
             }
         }
         Ok(timeline)
+    }
+
+    /// Looks at the next older event of the window: adds it to the timeline if the
+    /// user may see it and the filter lets it through. False once the timeline is full.
+    async fn take(
+        &self,
+        timeline: &mut Timeline,
+        scan: &mut Scan<'_>,
+        stored: &StoredEvent,
+        pdu: &Pdu,
+        groups: Option<(StateGroupId, StateGroupId)>,
+    ) -> Result<bool, RoomsError> {
+        let Some(position) = stored.position else { return Ok(true) };
+        let filter = &scan.request.filter;
+        if timeline.events.len() == filter.timeline_limit || scan.scanned == MAX_SCANNED {
+            timeline.limited = true;
+            return Ok(false);
+        }
+        scan.scanned += 1;
+        timeline.prev_batch = position;
+        timeline.newest_in_window.get_or_insert_with(|| stored.event_id.clone());
+        let is_state = pdu.state_key().is_some();
+        if !is_state && scan.ignored.contains(pdu.sender().as_str()) {
+            return Ok(true);
+        }
+        if !scan.check.can_see_in(pdu, stored.position, groups).await? {
+            return Ok(true);
+        }
+        let event = if filter.federation_format {
+            crate::rooms::format::federation_event(stored, pdu, scan.version)
+        } else {
+            self.rooms().client_event_full(stored, pdu, scan.version).await?
+        };
+        if !scan.room_allowed || !filter.timeline.matches(&event) {
+            timeline.dropped_state |= is_state;
+            return Ok(true);
+        }
+        timeline.first_event = Some(stored.event_id.clone());
+        timeline.first_state = groups.map(|(before, _)| before);
+        timeline.ids.insert(stored.event_id.clone());
+        timeline.events.push(event);
+        Ok(true)
     }
 
     /// Oldest first, with bundles and transaction IDs, shaped by `event_fields`.
@@ -197,7 +250,7 @@ impl SyncEngine {
         let mut events = std::mem::take(&mut timeline.events);
         events.reverse();
         self.rooms().add_bundles(room_id, &request.user_id, &mut events).await?;
-        self.add_transaction_ids(&mut events, request).await?;
+        self.add_transaction_ids(room_id, &mut events, request).await?;
         Ok(events.into_iter().map(|event| request.filter.shape(event)).collect())
     }
 
@@ -223,7 +276,11 @@ impl SyncEngine {
             let point = timeline.newest_in_window.as_deref().map_or(StatePoint::Current, StatePoint::After);
             rooms.state_at(room_id, point).await?
         } else {
-            let point = timeline.first_event.as_deref().map_or(StatePoint::Current, StatePoint::Before);
+            let point = match (timeline.first_state, timeline.first_event.as_deref()) {
+                (Some(group), _) => StatePoint::Group(group),
+                (None, Some(first)) => StatePoint::Before(first),
+                (None, None) => StatePoint::Current,
+            };
             rooms.state_at(room_id, point).await?
         };
         let mut selected: StateMap = if whole_room {
@@ -296,6 +353,7 @@ impl SyncEngine {
     /// Marks the syncing device's own events with the transaction ID it sent them with.
     async fn add_transaction_ids(
         &self,
+        room_id: &RoomId,
         events: &mut [Value],
         request: &SyncRequest,
     ) -> Result<(), RoomsError> {
@@ -308,7 +366,11 @@ impl SyncEngine {
             else {
                 continue;
             };
-            let Some(txn) = self.rooms().event_transaction(&event_id).await? else { continue };
+            let txn = match self.rooms().recent_transaction(room_id, &event_id) {
+                Some(known) => known,
+                None => self.rooms().event_transaction(&event_id).await?,
+            };
+            let Some(txn) = txn else { continue };
             if txn.device_id == request.device_id
                 && let Some(txn_id) = crate::rooms::send::client_txn_id(&txn.txn_id)
                 && let Some(unsigned) = event.get_mut("unsigned").and_then(Value::as_object_mut)
