@@ -87,6 +87,8 @@ impl Accounts {
             now_ms: now_ms(),
         };
         self.stores().devices.upsert_device(&device, &stored).await?;
+        // Logging in again on a device replaces its token.
+        self.inner.tokens.forget_user(user_id);
         Ok(issued)
     }
 
@@ -99,7 +101,9 @@ impl Accounts {
         };
         let (issued, stored) = self.new_tokens(owner.device_id.clone(), true)?;
         let devices = &self.stores().devices;
-        if !devices.refresh_tokens(&owner.user_id, &owner.device_id, &hash, &stored).await? {
+        let refreshed = devices.refresh_tokens(&owner.user_id, &owner.device_id, &hash, &stored).await?;
+        self.inner.tokens.forget_user(&owner.user_id);
+        if !refreshed {
             return Err(AccountsError::UnknownRefreshToken);
         }
         Ok(issued)
@@ -109,25 +113,44 @@ impl Accounts {
     pub async fn authenticate(&self, access_token: &str, ip: &str) -> Result<Requester, TokenRejection> {
         let hash = tokens::hash_token(access_token);
         let devices = &self.stores().devices;
+        let now = now_ms();
+        if let Some(requester) = self.inner.tokens.get(&hash, now) {
+            self.record_last_seen(&requester, ip, now).await?;
+            return Ok(requester);
+        }
+        let epoch = self.inner.tokens.epoch();
         let owner = devices.find_access_token(&hash).await?;
         let Some(owner) = owner.filter(|o| tokens::hashes_match(&o.token, &hash)) else {
             return Err(TokenRejection::Unknown);
         };
-        let now = now_ms();
         if owner.expires_at_ms.is_some_and(|at| at <= now) {
             return Err(TokenRejection::Expired);
         }
         if owner.has_previous_refresh_token {
             devices.retire_previous_refresh_token(&owner.user_id, &owner.device_id).await?;
         }
-        if self.inner.last_seen.should_record(&owner.user_id, &owner.device_id, ip, now) {
-            devices.touch_device(&owner.user_id, &owner.device_id, ip, now).await?;
-        }
         let is_guest = match self.stores().accounts.get_user(&owner.user_id).await? {
             Some(user) if !user.deactivated => user.is_guest,
             _ => return Err(TokenRejection::Unknown),
         };
-        Ok(Requester { user_id: owner.user_id, device_id: owner.device_id, is_guest })
+        let requester = Requester { user_id: owner.user_id, device_id: owner.device_id, is_guest };
+        self.record_last_seen(&requester, ip, now).await?;
+        self.inner.tokens.insert(&hash, &requester, owner.expires_at_ms, epoch);
+        Ok(requester)
+    }
+
+    /// Notes the device's last use (now and then, not per request).
+    async fn record_last_seen(
+        &self,
+        requester: &Requester,
+        ip: &str,
+        now: u64,
+    ) -> Result<(), TokenRejection> {
+        let (user, device) = (&requester.user_id, &requester.device_id);
+        if self.inner.last_seen.should_record(user, device, ip, now) {
+            self.stores().devices.touch_device(user, device, ip, now).await?;
+        }
+        Ok(())
     }
 
     /// `POST /logout`: deletes the requester's device and with it the token.
@@ -145,7 +168,9 @@ impl Accounts {
         user_id: &UserId,
         device_id: &DeviceId,
     ) -> Result<(), AccountsError> {
-        if self.stores().devices.delete_device(user_id, device_id).await? {
+        let deleted = self.stores().devices.delete_device(user_id, device_id).await?;
+        self.inner.tokens.forget_user(user_id);
+        if deleted {
             self.inner.device_removal.devices_removed(user_id, &[device_id.to_owned()]).await?;
         }
         Ok(())
@@ -158,6 +183,7 @@ impl Accounts {
         keep: Option<&DeviceId>,
     ) -> Result<(), AccountsError> {
         let deleted = self.stores().devices.delete_devices_except(user_id, keep).await?;
+        self.inner.tokens.forget_user(user_id);
         if !deleted.is_empty() {
             self.inner.device_removal.devices_removed(user_id, &deleted).await?;
         }

@@ -10,6 +10,7 @@ pub mod login;
 pub mod password;
 pub mod profile;
 pub mod register;
+mod token_cache;
 pub mod tokens;
 pub mod uia;
 
@@ -99,6 +100,7 @@ struct Inner {
     last_seen: activity::LastSeen,
     /// Deletes what hangs off deleted devices (E2EE keys, to-device queues).
     device_removal: Arc<dyn DeviceRemoval>,
+    tokens: token_cache::TokenCache,
 }
 
 impl Accounts {
@@ -123,6 +125,7 @@ impl Accounts {
                 notifier,
                 last_seen: activity::LastSeen::default(),
                 device_removal,
+                tokens: token_cache::TokenCache::default(),
             }),
         })
     }
