@@ -36,6 +36,7 @@ impl E2ee {
                     None => keys.claim_fallback_key(user_id, device_id, algorithm).await?,
                 };
                 let Some(key) = claimed else { continue };
+                self.inner.sync_memo.keys_changed(user_id, device_id);
                 let value: Value = serde_json::from_str(&key.json).unwrap_or(Value::Null);
                 body["one_time_keys"][user_id.as_str()][device_id.as_str()][key.key_id.as_str()] = value;
             }

@@ -69,6 +69,7 @@ impl E2ee {
         if let Err(error) = self.upload_keys(&dehydrated, &upload.keys).await {
             self.stores().devices.delete_device(user_id, device_id).await?;
             self.stores().e2ee_keys.delete_device_e2ee(user_id, device_id).await?;
+            self.inner.sync_memo.device_deleted(user_id, device_id);
             return Err(error);
         }
         self.stores().e2ee_keys.put_dehydrated_device(user_id, device_id, upload.device_data).await?;

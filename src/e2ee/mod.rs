@@ -11,6 +11,7 @@ pub mod dehydrated;
 pub mod device_lists;
 pub mod query;
 pub mod signatures;
+pub mod sync_memo;
 pub mod to_device;
 pub mod upload;
 
@@ -69,6 +70,8 @@ struct Inner {
     notifier: Arc<Notifier>,
     to_device_stream: Watermark,
     device_lists_stream: Watermark,
+    /// What recent syncs learned about each device (queue empty, key counts).
+    sync_memo: sync_memo::SyncMemo,
 }
 
 impl E2ee {
@@ -88,6 +91,7 @@ impl E2ee {
                 notifier,
                 to_device_stream,
                 device_lists_stream,
+                sync_memo: sync_memo::SyncMemo::default(),
             }),
         }
     }
@@ -142,6 +146,7 @@ impl E2ee {
     pub async fn device_deleted(&self, user_id: &UserId, device_id: &DeviceId) -> Result<(), E2eeError> {
         self.stores().e2ee_keys.delete_device_e2ee(user_id, device_id).await?;
         self.stores().to_device.delete_to_device_queue(user_id, device_id).await?;
+        self.inner.sync_memo.device_deleted(user_id, device_id);
         self.announce_device_change(user_id).await
     }
 }

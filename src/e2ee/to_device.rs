@@ -79,6 +79,10 @@ impl E2ee {
             txn_id: txn_id.to_owned(),
         };
         let reservation = self.reserve(StreamId::ToDevice).await?;
+        // Noted before the position is published: syncs must not skip these queues.
+        for message in &queued {
+            self.inner.sync_memo.queued(&message.recipient, &message.device_id, reservation.position());
+        }
         let outcome = self
             .stores()
             .to_device
@@ -104,6 +108,10 @@ impl E2ee {
         since: Option<Position>,
         upto: Position,
     ) -> Result<(Vec<Value>, Position), E2eeError> {
+        let memo = &self.inner.sync_memo;
+        if since.is_some() && memo.queue_known_empty(user_id, device_id) {
+            return Ok((Vec::new(), upto));
+        }
         let store = &self.stores().to_device;
         if let Some(since) = since.filter(|since| since.0 > 0) {
             store.ack_to_device(user_id, device_id, since).await?;
@@ -125,6 +133,9 @@ impl E2ee {
                     .await?;
                 next = last;
             }
+        }
+        if rows.is_empty() {
+            memo.queue_clean(user_id, device_id, upto);
         }
         let events = rows.into_iter().filter_map(|(_, json)| serde_json::from_str(&json).ok()).collect();
         Ok((events, next))

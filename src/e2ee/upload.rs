@@ -95,6 +95,7 @@ impl E2ee {
             keys.put_device_keys(user_id, device_id, text).await?;
             self.announce_device_change(user_id).await?;
         }
+        self.inner.sync_memo.keys_changed(user_id, device_id);
         self.one_time_key_counts(requester).await
     }
 
@@ -115,6 +116,26 @@ impl E2ee {
     ) -> Result<BTreeMap<String, u64>, E2eeError> {
         let mut counts = self.stores().e2ee_keys.one_time_key_counts(user_id, device_id).await?;
         counts.entry("signed_curve25519".to_owned()).or_insert(0);
+        Ok(counts)
+    }
+
+    /// The device's one-time key counts and unused fallback key types, for `/sync`
+    /// (remembered between syncs until the device's keys change).
+    pub async fn key_counts_for_sync(
+        &self,
+        user_id: &ruma::UserId,
+        device_id: &ruma::DeviceId,
+    ) -> Result<super::sync_memo::KeyCounts, E2eeError> {
+        let memo = &self.inner.sync_memo;
+        if let Some(counts) = memo.key_counts(user_id, device_id) {
+            return Ok(counts);
+        }
+        let epoch = memo.key_epoch();
+        let counts = (
+            self.one_time_key_counts_of(user_id, device_id).await?,
+            self.unused_fallback_key_types(user_id, device_id).await?,
+        );
+        memo.remember_key_counts(user_id, device_id, counts.clone(), epoch);
         Ok(counts)
     }
 

@@ -53,8 +53,7 @@ pub async fn add_sections(
         }
         None => Default::default(),
     };
-    let counts = e2ee.one_time_key_counts_of(user, device).await.map_err(rooms_error)?;
-    let fallback = e2ee.unused_fallback_key_types(user, device).await.map_err(rooms_error)?;
+    let (counts, fallback) = e2ee.key_counts_for_sync(user, device).await.map_err(rooms_error)?;
     let changed = !messages.is_empty() || !delta.is_empty();
     body["to_device"] = json!({ "events": messages });
     body["device_lists"] = json!({ "changed": delta.changed, "left": delta.left });
