@@ -28,6 +28,7 @@ mod profile;
 mod rate_limits;
 mod register;
 mod relations;
+mod remembered;
 mod room_events;
 mod room_extras;
 mod rooms;
