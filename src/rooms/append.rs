@@ -310,7 +310,7 @@ impl Rooms {
         let stored = crate::storage::StoredEvent {
             event_id: pdu.event_id().to_owned(),
             room_id: room_id.to_owned(),
-            json: pdu.json().to_owned(),
+            json: String::new(),
             position: Some(position),
             status: EventStatus::Accepted,
             redacted_by: None,

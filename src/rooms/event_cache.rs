@@ -13,7 +13,7 @@ use super::{Rooms, RoomsError};
 use crate::events::Pdu;
 
 /// Events kept in one generation (two generations at most).
-const PER_GENERATION: usize = 8_192;
+const PER_GENERATION: usize = 4_096;
 
 #[derive(Default)]
 pub struct EventCache {

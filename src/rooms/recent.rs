@@ -23,11 +23,12 @@ use crate::storage::{Position, StateGroupId, StoredEvent, TxnKey};
 
 /// Events one room's window keeps (a sync timeline asks for tens).
 const PER_ROOM: usize = 64;
-/// Events kept in one generation of windows (two generations at most).
-const PER_GENERATION: usize = 16_384;
+/// Events kept in one generation of windows (two generations at most; a few KiB each).
+const PER_GENERATION: usize = 8_192;
 
 /// A recent event as readers need it.
 pub struct RecentEvent {
+    /// The stored record without its JSON (`json` is empty): `pdu` holds the event.
     pub stored: StoredEvent,
     pub pdu: Pdu,
     pub state_before: StateGroupId,
@@ -40,11 +41,12 @@ pub struct RecentEvent {
 
 impl RecentEvent {
     pub fn new(
-        stored: StoredEvent,
+        mut stored: StoredEvent,
         pdu: Pdu,
         groups: (StateGroupId, StateGroupId),
         txn: Option<TxnKey>,
     ) -> Self {
+        stored.json = String::new();
         let (state_before, state_after) = groups;
         RecentEvent { stored, pdu, state_before, state_after, txn, related: AtomicBool::new(false) }
     }
