@@ -100,7 +100,9 @@ impl SyncEngine {
                 Some(e2ee) => super::e2ee::with_positions(e2ee, upto),
                 None => upto,
             };
-            let (body, changed) = self.compute(request, upto).await?;
+            // Boxed: the long wait below then holds a small future, not room for the
+            // whole computation (thousands of syncs wait at once).
+            let (body, changed) = Box::pin(self.compute(request, upto)).await?;
             let remaining = deadline.saturating_duration_since(Instant::now());
             if changed || request.since.is_none() || request.full_state || remaining.is_zero() {
                 return Ok(body);
