@@ -92,6 +92,7 @@ impl SyncEngine {
     pub async fn sync(&self, request: &SyncRequest) -> Result<Value, RoomsError> {
         let deadline = Instant::now() + request.timeout.min(MAX_TIMEOUT);
         let mut listener = self.notifier.listen(&request.user_id);
+        let mut timed_out = false;
         loop {
             let upto = SyncToken::default()
                 .with(StreamId::Events, self.rooms.events_position())
@@ -104,13 +105,13 @@ impl SyncEngine {
             // whole computation (thousands of syncs wait at once).
             let (body, changed) = Box::pin(self.compute(request, upto)).await?;
             let remaining = deadline.saturating_duration_since(Instant::now());
-            if changed || request.since.is_none() || request.full_state || remaining.is_zero() {
+            if changed || timed_out || request.since.is_none() || request.full_state || remaining.is_zero() {
                 return Ok(body);
             }
-            if !listener.wait(remaining).await {
-                // Timed out: report "nothing new" with the latest token.
-                return Ok(body);
-            }
+            // Nothing is kept while waiting; a timeout computes "nothing new" afresh
+            // with the latest token.
+            drop(body);
+            timed_out = !listener.wait(remaining).await;
         }
     }
 

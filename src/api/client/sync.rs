@@ -22,6 +22,15 @@ async fn sync(
     State(state): State<AppState>,
     request: Ruma<sync_events::v3::Request>,
 ) -> Result<Json<Value>, ApiError> {
+    // The parsed request is dropped before the long wait: only what sync needs stays.
+    let sync_request = sync_request(&state, request).await?;
+    Ok(Json(state.sync.sync(&sync_request).await?))
+}
+
+async fn sync_request(
+    state: &AppState,
+    request: Ruma<sync_events::v3::Request>,
+) -> Result<SyncRequest, ApiError> {
     let requester = request.requester()?;
     let body = &request.body;
     let since = match body.since.as_deref() {
@@ -44,13 +53,12 @@ async fn sync(
         _ => Value::Null,
     };
     let filter = SyncFilter::from_json(&filter).map_err(|e| ApiError::invalid_param(e.to_string()))?;
-    let sync_request = SyncRequest {
+    Ok(SyncRequest {
         user_id: requester.user_id.clone(),
         device_id: requester.device_id.clone(),
         since,
         timeout: body.timeout.unwrap_or(Duration::ZERO),
         full_state: body.full_state,
         filter,
-    };
-    Ok(Json(state.sync.sync(&sync_request).await?))
+    })
 }
