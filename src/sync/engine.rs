@@ -101,6 +101,13 @@ impl SyncEngine {
                 Some(e2ee) => super::e2ee::with_positions(e2ee, upto),
                 None => upto,
             };
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            // Every position is where the token left off: nothing can have changed, so
+            // wait without computing (a client re-polls right after each answer).
+            if request.since == Some(upto) && !request.full_state && !timed_out && !remaining.is_zero() {
+                timed_out = !listener.wait(remaining).await;
+                continue;
+            }
             // Boxed: the long wait below then holds a small future, not room for the
             // whole computation (thousands of syncs wait at once).
             let (body, changed) = Box::pin(self.compute(request, upto)).await?;
