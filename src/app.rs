@@ -10,7 +10,7 @@ use stoa_federation::{RoomVersion, ServerSigningKey};
 use tokio::net::TcpListener;
 
 use crate::accounts::Accounts;
-use crate::api::{self, AppState, Discovery, Limits};
+use crate::api::{self, AppServices, AppState, Discovery, Limits};
 use crate::config::Config;
 use crate::e2ee::E2ee;
 use crate::rooms::Rooms;
@@ -101,7 +101,7 @@ pub async fn run(config: Config) -> Result<(), AppError> {
         server_name = %config.server.server_name,
         "starting"
     );
-    let state = AppState {
+    let state = AppState::new(AppServices {
         accounts: services.accounts.clone(),
         rooms: services.rooms.clone(),
         e2ee: services.e2ee.clone(),
@@ -110,7 +110,7 @@ pub async fn run(config: Config) -> Result<(), AppError> {
         limits: Arc::new(Limits::new(config.http.max_body_bytes, &config.rate_limits)),
         discovery: Arc::new(Discovery::from_config(&config)),
         server_key,
-    };
+    });
     let router = api::router(state, Duration::from_secs(config.http.request_timeout_secs));
 
     let addr = &config.http.client_listen;

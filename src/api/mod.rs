@@ -27,9 +27,27 @@ use crate::sync::filter::Filters;
 use rate_limit::RateLimiter;
 use stoa_federation::ServerSigningKey;
 
-/// What handlers can reach. Cheap to clone.
+/// What handlers can reach: one shared allocation, so the clone every request takes
+/// costs one reference count.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppServices>);
+
+impl AppState {
+    pub fn new(services: AppServices) -> Self {
+        AppState(Arc::new(services))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppServices;
+
+    fn deref(&self) -> &AppServices {
+        &self.0
+    }
+}
+
+/// The services behind [`AppState`].
+pub struct AppServices {
     pub accounts: Accounts,
     pub rooms: Rooms,
     pub e2ee: crate::e2ee::E2ee,

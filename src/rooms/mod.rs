@@ -177,14 +177,15 @@ impl Rooms {
         self.inner.changes.own_membership_changed(user_id, since, upto)
     }
 
-    /// The room's recent events up to `upto`, newest first, and the position above
-    /// which the list is complete (see [`recent`]).
-    pub fn recent_upto(
+    /// The room's recent events in `(after, upto]` (`after` `None`: all up to `upto`),
+    /// newest first, and the position above which the list is complete (see [`recent`]).
+    pub fn recent_events(
         &self,
         room_id: &ruma::RoomId,
+        after: Option<storage::Position>,
         upto: storage::Position,
     ) -> Option<(storage::Position, Vec<Arc<recent::RecentEvent>>)> {
-        self.inner.recent.upto(room_id, upto)
+        self.inner.recent.window_events(room_id, after, upto)
     }
 
     /// The transaction a recent event was sent with (`Some(None)`: none), or `None`

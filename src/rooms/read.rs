@@ -258,6 +258,9 @@ impl Rooms {
         ids: Vec<ruma::OwnedEventId>,
         format: fn(&crate::storage::StoredEvent, &crate::events::Pdu, stoa_federation::RoomVersion) -> Value,
     ) -> Result<Vec<Value>, RoomsError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
         let version = self.room_version(room_id).await?;
         let stored = self.stores().rooms.get_events(&ids).await?;
         stored

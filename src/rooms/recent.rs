@@ -169,16 +169,28 @@ impl RecentEvents {
         after: Position,
         upto: Position,
     ) -> Option<Vec<Arc<RecentEvent>>> {
-        let (floor, events) = self.upto(room_id, upto)?;
-        (after >= floor).then(|| events.into_iter().take_while(|event| event.position() > after).collect())
+        let (floor, events) = self.window_events(room_id, Some(after), upto)?;
+        (after >= floor).then_some(events)
     }
 
-    /// The room's window up to `upto`, newest first, with its floor: every event of the
-    /// room in `(floor, upto]` is in it.
-    pub fn upto(&self, room_id: &RoomId, upto: Position) -> Option<(Position, Vec<Arc<RecentEvent>>)> {
+    /// The room's window in `(after, upto]` (`after` `None`: everything up to `upto`),
+    /// newest first, with its floor: every event of the room above the floor is in it.
+    pub fn window_events(
+        &self,
+        room_id: &RoomId,
+        after: Option<Position>,
+        upto: Position,
+    ) -> Option<(Position, Vec<Arc<RecentEvent>>)> {
         let generations = self.lock();
         let window = generations.window(room_id)?;
-        let events = window.events.iter().rev().filter(|event| event.position() <= upto).cloned().collect();
+        let events = window
+            .events
+            .iter()
+            .rev()
+            .skip_while(|event| event.position() > upto)
+            .take_while(|event| after.is_none_or(|after| event.position() > after))
+            .cloned()
+            .collect();
         Some((window.floor, events))
     }
 }

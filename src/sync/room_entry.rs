@@ -129,8 +129,8 @@ impl SyncEngine {
     }
 
     /// The newest `timeline_limit` events in `(after, upto]` that the user may see and
-    /// the filter lets through. Looks through at most [`MAX_SCANNED`] events; an
-    /// incremental window of recent events is read from memory.
+    /// the filter lets through. Looks through at most [`MAX_SCANNED`] events; recent
+    /// ones are read from memory, older ones from the store.
     async fn timeline(
         &self,
         room_id: &RoomId,
@@ -161,13 +161,11 @@ impl SyncEngine {
             scanned: 0,
         };
         // Recent events from memory first; the store only for what lies below them.
-        if let Some((floor, recent)) = rooms.recent_upto(room_id, upto) {
+        if let Some((floor, recent)) = rooms.recent_events(room_id, after, upto) {
             let mut stopped = false;
             for event in &recent {
                 let groups = Some((event.state_before, event.state_after));
-                if after.is_some_and(|after| event.stored.position.is_none_or(|p| p <= after))
-                    || !self.take(&mut timeline, &mut scan, &event.stored, &event.pdu, groups).await?
-                {
+                if !self.take(&mut timeline, &mut scan, &event.stored, &event.pdu, groups).await? {
                     stopped = true;
                     break;
                 }

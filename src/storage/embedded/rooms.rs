@@ -113,6 +113,9 @@ impl RoomStore for EmbeddedStore {
     }
 
     async fn get_events(&self, event_ids: &[OwnedEventId]) -> Result<Vec<StoredEvent>, Error> {
+        if event_ids.is_empty() {
+            return Ok(Vec::new());
+        }
         let event_ids = event_ids.to_vec();
         self.run(move |engine| {
             let mut found = Vec::with_capacity(event_ids.len());
