@@ -70,8 +70,8 @@ impl Rooms {
         Ok(event_id)
     }
 
-    /// `PUT /rooms/{roomId}/redact/{eventId}/{txnId}`: one's own events, or others'
-    /// with the room's `redact` power.
+    /// `PUT /rooms/{roomId}/redact/{eventId}/{txnId}`: joined members redact their own
+    /// events, or others' with the room's `redact` power.
     pub async fn redact(
         &self,
         room_id: &RoomId,
@@ -80,6 +80,10 @@ impl Rooms {
         reason: Option<String>,
         txn: TxnKey,
     ) -> Result<OwnedEventId, RoomsError> {
+        // Membership first: a non-member must not learn whether the event exists.
+        if self.membership_of_user(room_id, sender).await?.as_deref() != Some("join") {
+            return Err(RoomsError::Forbidden("you are not joined to this room".to_owned()));
+        }
         let original = self.load_pdu(target).await?;
         if original.room_id() != room_id {
             return Err(RoomsError::UnknownEvent);

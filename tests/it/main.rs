@@ -17,6 +17,7 @@ mod e2ee_client;
 mod e2ee_scenario;
 mod edge;
 mod filters;
+mod findings;
 mod guests;
 mod history;
 mod key_backup;
