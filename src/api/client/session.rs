@@ -1,10 +1,10 @@
 //! Sessions: `GET/POST /login`, `/refresh`, `/logout`, `/logout/all`.
 
-use axum::extract::State;
+use axum::extract::{FromRequest, Request, State};
 use axum::{Json, Router};
 use ruma::api::client::session::{get_login_types, login, logout, logout_all, refresh_token};
 use ruma::api::client::uiaa::UserIdentifier;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::api::error::ApiError;
 use crate::api::extract::Ruma;
@@ -27,9 +27,40 @@ async fn login_types(State(state): State<AppState>, _: Ruma<get_login_types::v3:
     Json(json!({ "flows": flows }))
 }
 
+/// The `/login` request, its body checked for a string `type` before ruma parses it:
+/// ruma looks the field up by index and panics when it is missing.
+struct LoginRequest(Ruma<login::v3::Request>);
+
+impl FromRequest<AppState> for LoginRequest {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        let (parts, body) = request.into_parts();
+        let limit = state.limits.max_body_bytes;
+        let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| ApiError::too_large(limit))?;
+        check_login_type(&bytes)?;
+        let request = Request::from_parts(parts, axum::body::Body::from(bytes));
+        Ruma::from_request(request, state).await.map(LoginRequest)
+    }
+}
+
+/// Refuses an object body without a string `type` as Synapse does (missing: 400
+/// `M_UNKNOWN`; not a string: 400 `M_INVALID_PARAM`). Anything that is not a JSON
+/// object is left to the extractor, which refuses it as usual.
+fn check_login_type(body: &[u8]) -> Result<(), ApiError> {
+    let Ok(object) = serde_json::from_slice::<Map<String, Value>>(body) else {
+        return Ok(());
+    };
+    match object.get("type") {
+        Some(Value::String(_)) => Ok(()),
+        Some(_) => Err(ApiError::invalid_param("Bad parameter: type")),
+        None => Err(ApiError::missing_login_type()),
+    }
+}
+
 async fn login(
     State(state): State<AppState>,
-    request: Ruma<login::v3::Request>,
+    LoginRequest(request): LoginRequest,
 ) -> Result<Json<Value>, ApiError> {
     let limits = &state.limits;
     limits.login_per_ip.check(&request.ip).map_err(ApiError::limit_exceeded)?;
