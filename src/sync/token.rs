@@ -38,6 +38,11 @@ impl SyncToken {
         let mut token = SyncToken::default();
         for slot in token.positions.iter_mut() {
             *slot = parts.next().and_then(|p| p.parse().ok()).ok_or(InvalidSyncToken)?;
+            // Readers turn a position into the boundary just past it (`p + 1`); no
+            // stream gets anywhere near the top, so a token there is forged.
+            if *slot == u64::MAX {
+                return Err(InvalidSyncToken);
+            }
         }
         if parts.next().is_some() {
             return Err(InvalidSyncToken);
@@ -76,5 +81,19 @@ mod tests {
         {
             assert_eq!(SyncToken::parse(bad), Err(InvalidSyncToken), "{bad}");
         }
+    }
+
+    #[test]
+    fn every_position_has_a_boundary_past_it() {
+        let top = u64::MAX.to_string();
+        for stream in 0..StreamId::ALL.len() {
+            let parts: Vec<&str> =
+                (0..StreamId::ALL.len()).map(|i| if i == stream { top.as_str() } else { "0" }).collect();
+            let text = format!("{PREFIX}_{}", parts.join("_"));
+            assert_eq!(SyncToken::parse(&text), Err(InvalidSyncToken), "{text}");
+        }
+        let below = format!("{PREFIX}_{}_0_0_0_0_0_0_0", u64::MAX - 1);
+        let token = SyncToken::parse(&below).expect("one below the top parses");
+        assert!(token.get(StreamId::Events).0.checked_add(1).is_some());
     }
 }

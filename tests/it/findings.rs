@@ -37,7 +37,39 @@ async fn login_without_type_is_refused_without_panic(b: Backend) {
     assert!(!log.contains("panicked"), "the login handler panicked:\n{log}");
 }
 
+/// A sync token whose events position is the largest a token can carry.
+const MAX_EVENTS_TOKEN: &str = "s1_18446744073709551615_0_0_0_0_0_0_0";
+
+/// A token at `u64::MAX` is refused as a parameter, never overflowed.
+async fn positions_at_u64_max_are_invalid_params(b: Backend) {
+    let s = Server::start_default(b).await;
+    let alice = s.register("alice", "pw").await;
+    let a = &alice.access_token;
+    let room = s.create_room(a, json!({})).await;
+    s.send_text(a, &room, "hello").await;
+    let from = enc(MAX_EVENTS_TOKEN);
+    s.messages(a, &room, &format!("dir=b&from={from}")).await.err(400, "M_INVALID_PARAM");
+    s.messages(a, &room, &format!("dir=f&to={from}")).await.err(400, "M_INVALID_PARAM");
+    let root = s.send_text(a, &room, "root").await;
+    let relations = format!("/_matrix/client/v1/rooms/{}/relations/{}", enc(&room), enc(&root));
+    s.get(&format!("{relations}?from={from}"), Some(a)).await.err(400, "M_INVALID_PARAM");
+    let threads = format!("/_matrix/client/v1/rooms/{}/threads?from={from}", enc(&room));
+    s.get(&threads, Some(a)).await.err(400, "M_INVALID_PARAM");
+    s.sync_resp(a, Some(MAX_EVENTS_TOKEN), "timeout=0").await.err(400, "M_INVALID_PARAM");
+    // A boundary token at the top is a boundary like any other: nothing lies past it.
+    let top = format!("t{}", u64::MAX);
+    s.messages(a, &room, &format!("dir=b&from={top}")).await.ok();
+    let forward = s.messages(a, &room, &format!("dir=f&from={top}")).await;
+    assert_eq!(forward.ok()["chunk"], json!([]), "{}", forward.text);
+    s.get(&format!("{relations}?dir=f&from={top}"), Some(a)).await.ok();
+    // The same server keeps answering.
+    s.messages(a, &room, "dir=b").await.ok();
+    let log = s.log();
+    assert!(!log.contains("panicked"), "a token overflowed:\n{log}");
+}
+
 crate::per_backend!(
     redaction_by_a_non_member_is_forbidden_either_way,
     login_without_type_is_refused_without_panic,
+    positions_at_u64_max_are_invalid_params,
 );

@@ -146,7 +146,9 @@ pub fn parse_pagination_token(token: &str, direction: Direction) -> Result<Posit
         .map(|t| t.get(crate::storage::StreamId::Events))
         .map_err(|_| ApiError::invalid_param("invalid pagination token"))?;
     Ok(match direction {
-        Direction::Backward => Position(seen.0 + 1),
+        Direction::Backward => Position(
+            seen.0.checked_add(1).ok_or_else(|| ApiError::invalid_param("invalid pagination token"))?,
+        ),
         Direction::Forward => seen,
     })
 }
