@@ -41,19 +41,26 @@ impl Accounts {
         if !self.inner.auth.password_login_enabled {
             return Err(AccountsError::PasswordLoginDisabled);
         }
-        let user_id =
-            localpart::user_id_for_login(user, self.server_name()).ok_or(AccountsError::WrongCredentials)?;
+        let hasher = &self.inner.hasher;
+        // Without a stored hash the login still verifies one (a dummy), so the answer
+        // takes as long as a wrong password's and does not tell which users exist.
+        let Some(user_id) = localpart::user_id_for_login(user, self.server_name()) else {
+            hasher.verify_dummy(password.to_owned()).await?;
+            return Err(AccountsError::WrongCredentials);
+        };
         let record = self.stores().accounts.get_user(&user_id).await?;
         let Some(record) = record else {
+            hasher.verify_dummy(password.to_owned()).await?;
             return Err(AccountsError::WrongCredentials);
         };
         if record.deactivated {
             return Err(AccountsError::UserDeactivated);
         }
         let Some(hash) = record.password_hash else {
+            hasher.verify_dummy(password.to_owned()).await?;
             return Err(AccountsError::WrongCredentials);
         };
-        if !self.inner.hasher.verify(password.to_owned(), hash).await? {
+        if !hasher.verify(password.to_owned(), hash).await? {
             return Err(AccountsError::WrongCredentials);
         }
         let issued = self.issue_device(&user_id, device_id, display_name, want_refresh, ip).await?;
@@ -210,5 +217,39 @@ impl Accounts {
             refresh_token: refresh_token.as_deref().map(tokens::hash_token),
         };
         Ok((IssuedTokens { device_id, access_token, refresh_token, expires_in_ms }, stored))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::accounts::AccountsError;
+    use crate::config::Config;
+
+    /// Every way a login can lack a stored hash verifies one anyway, exactly as often
+    /// as a wrong password does (the timing of the answers cannot tell them apart).
+    #[tokio::test]
+    async fn logins_without_a_stored_hash_still_verify_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::default();
+        config.storage.path = dir.path().join("db");
+        config.server.signing_key_path = dir.path().join("signing.key");
+        config.auth.argon2_memory_kib = 1024;
+        config.auth.argon2_iterations = 1;
+        let services = crate::app::Services::build(&config).await.unwrap();
+        let accounts = &services.accounts;
+        let hasher = accounts.password_hasher();
+        let alice: ruma::OwnedUserId = "@alice:localhost".try_into().unwrap();
+        let hash = hasher.hash("right".to_owned()).await.unwrap();
+        accounts.create_user(&alice, Some(hash), false, false).await.unwrap();
+        let hashless: ruma::OwnedUserId = "@hashless:localhost".try_into().unwrap();
+        accounts.create_user(&hashless, None, false, false).await.unwrap();
+        for user in
+            ["alice", "nobody", "@nobody:localhost", "@someone:elsewhere", "hashless", "no such user!"]
+        {
+            let before = hasher.verifications();
+            let result = accounts.login_with_password(user, "guess", None, None, false, "127.0.0.1").await;
+            assert!(matches!(result, Err(AccountsError::WrongCredentials)), "{user}: {:?}", result.err());
+            assert_eq!(hasher.verifications(), before + 1, "{user}: not exactly one verification");
+        }
     }
 }

@@ -68,8 +68,20 @@ async fn positions_at_u64_max_are_invalid_params(b: Backend) {
     assert!(!log.contains("panicked"), "a token overflowed:\n{log}");
 }
 
+/// An unknown user and a wrong password get the same answer.
+async fn login_as_unknown_user_answers_like_a_wrong_password(b: Backend) {
+    let s = Server::start_default(b).await;
+    s.register("alice", "pw").await;
+    let wrong = s.login_resp("alice", "not the password").await;
+    let unknown = s.login_resp("nobody", "pw").await;
+    wrong.err(403, "M_FORBIDDEN");
+    unknown.err(403, "M_FORBIDDEN");
+    assert_eq!(wrong.json, unknown.json, "the answers tell them apart");
+}
+
 crate::per_backend!(
     redaction_by_a_non_member_is_forbidden_either_way,
     login_without_type_is_refused_without_panic,
     positions_at_u64_max_are_invalid_params,
+    login_as_unknown_user_answers_like_a_wrong_password,
 );
