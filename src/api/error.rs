@@ -224,7 +224,9 @@ impl From<FilterError> for ApiError {
             FilterError::NotYourUser => ApiError::forbidden("you may only use your own filters"),
             FilterError::NotFound => ApiError::not_found("no such filter"),
             FilterError::Invalid(why) => ApiError::bad_json(why),
-            FilterError::TooLarge => Self::new(StatusCode::BAD_REQUEST, "M_TOO_LARGE", "filter is too large"),
+            FilterError::TooLarge => {
+                Self::new(StatusCode::PAYLOAD_TOO_LARGE, "M_TOO_LARGE", "filter is too large")
+            }
             FilterError::Storage(error) => error.into(),
             FilterError::Serialize(message) => {
                 tracing::error!(%message, "filter serialization failed");

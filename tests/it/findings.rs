@@ -79,9 +79,35 @@ async fn login_as_unknown_user_answers_like_a_wrong_password(b: Backend) {
     assert_eq!(wrong.json, unknown.json, "the answers tell them apart");
 }
 
+/// `{}` does not clear a profile field; unknown presence states and oversized filters
+/// are refused with the spec's codes.
+async fn wrong_answers_are_corrected(b: Backend) {
+    let s = Server::start_default(b).await;
+    let alice = s.register("alice", "pw").await;
+    let a = &alice.access_token;
+    let field = |key: &str| format!("{V3}/profile/{}/{key}", enc(&alice.user_id));
+    s.put(&field("displayname"), Some(a), json!({ "displayname": "Alice" })).await.ok();
+    s.put(&field("avatar_url"), Some(a), json!({ "avatar_url": "mxc://localhost/pic" })).await.ok();
+    s.put(&field("displayname"), Some(a), json!({})).await.err(400, "M_MISSING_PARAM");
+    s.put(&field("avatar_url"), Some(a), json!({})).await.err(400, "M_MISSING_PARAM");
+    assert_eq!(s.get(&field("displayname"), Some(a)).await.ok()["displayname"], "Alice");
+    assert_eq!(s.get(&field("avatar_url"), Some(a)).await.ok()["avatar_url"], "mxc://localhost/pic");
+
+    s.sync_resp(a, None, "set_presence=zzz&timeout=0").await.err(400, "M_INVALID_PARAM");
+    for known in ["online", "offline", "unavailable"] {
+        s.sync_resp(a, None, &format!("set_presence={known}&timeout=0")).await.ok();
+    }
+
+    let filter_path = format!("{V3}/user/{}/filter", enc(&alice.user_id));
+    let senders: Vec<String> = (0..3000).map(|i| format!("@user{i:05}:localhost")).collect();
+    let big = json!({ "room": { "timeline": { "senders": senders } } });
+    s.post(&filter_path, Some(a), big).await.err(413, "M_TOO_LARGE");
+}
+
 crate::per_backend!(
     redaction_by_a_non_member_is_forbidden_either_way,
     login_without_type_is_refused_without_panic,
     positions_at_u64_max_are_invalid_params,
     login_as_unknown_user_answers_like_a_wrong_password,
+    wrong_answers_are_corrected,
 );

@@ -69,6 +69,7 @@ async fn set_display_name(
     request: Ruma<set_display_name::v3::Request>,
 ) -> Result<Json<Value>, ApiError> {
     let requester = request.requester()?;
+    require_key(&request.json, "displayname")?;
     let body = &request.body;
     let value = body.displayname.as_deref();
     state.accounts.set_profile_field(requester, &body.user_id, ProfileField::DisplayName, value).await?;
@@ -80,8 +81,16 @@ async fn set_avatar_url(
     request: Ruma<set_avatar_url::v3::Request>,
 ) -> Result<Json<Value>, ApiError> {
     let requester = request.requester()?;
+    require_key(&request.json, "avatar_url")?;
     let body = &request.body;
     let value = body.avatar_url.as_ref().map(|url| url.as_str());
     state.accounts.set_profile_field(requester, &body.user_id, ProfileField::AvatarUrl, value).await?;
     Ok(Json(json!({})))
+}
+
+/// The field must be in the body: ruma reads a missing one as `None`, which would clear
+/// it. An explicit `null` still clears, as before.
+fn require_key(json: &[u8], key: &str) -> Result<(), ApiError> {
+    let body: Map<String, Value> = serde_json::from_slice(json).unwrap_or_default();
+    if body.contains_key(key) { Ok(()) } else { Err(ApiError::missing_param(format!("missing key '{key}'"))) }
 }

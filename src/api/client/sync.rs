@@ -5,6 +5,7 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::{Json, Router};
 use ruma::api::client::sync::sync_events;
+use ruma::presence::PresenceState;
 use serde_json::Value;
 
 use crate::api::error::ApiError;
@@ -33,6 +34,13 @@ async fn sync_request(
 ) -> Result<SyncRequest, ApiError> {
     let requester = request.requester()?;
     let body = &request.body;
+    // ruma keeps any string as a custom state; the spec knows only these three.
+    if !matches!(
+        body.set_presence,
+        PresenceState::Online | PresenceState::Offline | PresenceState::Unavailable
+    ) {
+        return Err(ApiError::invalid_param(format!("unknown presence state {}", body.set_presence)));
+    }
     let since = match body.since.as_deref() {
         Some(token) => {
             Some(SyncToken::parse(token).map_err(|_| ApiError::invalid_param("invalid since token"))?)
