@@ -3,9 +3,97 @@
 //! type, positions at `u64::MAX` in tokens, unknown users at login, and the answers
 //! to `{}` profile bodies, unknown presence states and oversized filters.
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::harness::{Backend, Server, V3, enc, next_txn};
+
+async fn send(s: &Server, token: &str, room: &str, content: Value) -> String {
+    let resp = s.send_event(token, room, "m.room.message", &format!("f-{}", next_txn()), content).await;
+    resp.ok()["event_id"].as_str().unwrap_or_else(|| panic!("no event_id: {}", resp.text)).to_owned()
+}
+
+fn thread_reply(root: &str, body: &str) -> Value {
+    json!({ "msgtype": "m.text", "body": body, "m.relates_to": { "rel_type": "m.thread", "event_id": root } })
+}
+
+fn edit(target: &str, body: &str) -> Value {
+    json!({
+        "msgtype": "m.text", "body": format!("* {body}"),
+        "m.new_content": { "msgtype": "m.text", "body": body },
+        "m.relates_to": { "rel_type": "m.replace", "event_id": target },
+    })
+}
+
+fn reference(target: &str) -> Value {
+    json!({ "msgtype": "m.text", "body": "see above", "m.relates_to": { "rel_type": "m.reference", "event_id": target } })
+}
+
+async fn relations_of(s: &Server, token: &str, room: &str, event: &str) -> Value {
+    let resp = s.get(&format!("{V3}/rooms/{}/event/{}", enc(room), enc(event)), Some(token)).await;
+    resp.ok()["unsigned"].get("m.relations").cloned().unwrap_or(Value::Null)
+}
+
+/// Bob, joined, then away while replies and a reference are sent (`joined` history),
+/// then back: what he is served counts and lists only what he may see, and
+/// `latest_event` is always an event.
+async fn bundles_count_only_what_the_requester_may_see(b: Backend) {
+    let s = Server::start_default(b).await;
+    let alice = s.register("alice", "pw").await;
+    let bob = s.register("bob", "pw").await;
+    let (a, bo) = (&alice.access_token, &bob.access_token);
+    let room = s.create_room(a, json!({ "preset": "public_chat" })).await;
+    s.put_state(a, &room, "m.room.history_visibility", "", json!({ "history_visibility": "joined" }))
+        .await
+        .ok();
+    s.join(bo, &room).await;
+    let root = s.send_text(a, &room, "root").await;
+    s.leave(bo, &room).await;
+    let away_reply = send(&s, a, &room, thread_reply(&root, "while bob was away")).await;
+    let away_reference = send(&s, a, &room, reference(&root)).await;
+    let away_edit = send(&s, a, &room, edit(&root, "edited while bob was away")).await;
+    s.join(bo, &room).await;
+
+    // Alice sees everything; Bob sees neither the reply nor the reference.
+    let for_alice = relations_of(&s, a, &room, &root).await;
+    assert_eq!(for_alice["m.thread"]["count"], 1, "{for_alice}");
+    assert_eq!(for_alice["m.thread"]["latest_event"]["event_id"], away_reply.as_str(), "{for_alice}");
+    assert_eq!(for_alice["m.reference"]["chunk"][0]["event_id"], away_reference.as_str(), "{for_alice}");
+    let for_bob = relations_of(&s, bo, &room, &root).await;
+    assert!(for_bob.get("m.thread").is_none(), "thread summary of invisible replies: {for_bob}");
+    assert!(for_bob.get("m.reference").is_none(), "reference bob may not see: {for_bob}");
+    assert!(for_bob.get("m.replace").is_none(), "edit bob may not see: {for_bob}");
+    assert_eq!(for_alice["m.replace"]["event_id"], away_edit.as_str(), "{for_alice}");
+
+    // A reply after Bob's return counts for him, and only that one.
+    let seen_reply = send(&s, a, &room, thread_reply(&root, "bob is back")).await;
+    let seen_reference = send(&s, a, &room, reference(&root)).await;
+    let seen_edit = send(&s, a, &room, edit(&root, "edited with bob back")).await;
+    let for_bob = relations_of(&s, bo, &room, &root).await;
+    assert_eq!(for_bob["m.thread"]["count"], 1, "{for_bob}");
+    assert_eq!(for_bob["m.thread"]["latest_event"]["event_id"], seen_reply.as_str(), "{for_bob}");
+    assert_eq!(for_bob["m.thread"]["current_user_participated"], false, "{for_bob}");
+    assert_eq!(for_bob["m.reference"]["chunk"], json!([{ "event_id": seen_reference }]), "{for_bob}");
+    let for_alice = relations_of(&s, a, &room, &root).await;
+    assert_eq!(for_alice["m.thread"]["count"], 2, "{for_alice}");
+    assert_eq!(for_alice["m.reference"]["chunk"].as_array().map(Vec::len), Some(2), "{for_alice}");
+
+    // The newest reply invisible to Bob: latest_event is the newest he may see, not null.
+    s.leave(bo, &room).await;
+    send(&s, a, &room, thread_reply(&root, "away again")).await;
+    send(&s, a, &room, edit(&root, "edited while bob was away again")).await;
+    s.join(bo, &room).await;
+    let for_bob = relations_of(&s, bo, &room, &root).await;
+    // The newest edit he may see, not the newest there is.
+    assert_eq!(for_bob["m.replace"]["event_id"], seen_edit.as_str(), "{for_bob}");
+    assert_eq!(for_bob["m.thread"]["count"], 1, "{for_bob}");
+    assert_eq!(for_bob["m.thread"]["latest_event"]["event_id"], seen_reply.as_str(), "{for_bob}");
+    // The same bundle rides on /messages.
+    let page = s.messages(bo, &room, "dir=b&limit=50").await;
+    let served =
+        page.ok()["chunk"].as_array().expect("chunk").iter().find(|e| e["event_id"] == root.as_str());
+    let served = served.unwrap_or_else(|| panic!("root not in /messages: {}", page.text));
+    assert_eq!(served["unsigned"]["m.relations"]["m.thread"]["count"], 1, "{}", page.text);
+}
 
 /// Redacting in a room one is not in answers 403 whether or not the event exists.
 async fn redaction_by_a_non_member_is_forbidden_either_way(b: Backend) {
@@ -105,6 +193,7 @@ async fn wrong_answers_are_corrected(b: Backend) {
 }
 
 crate::per_backend!(
+    bundles_count_only_what_the_requester_may_see,
     redaction_by_a_non_member_is_forbidden_either_way,
     login_without_type_is_refused_without_panic,
     positions_at_u64_max_are_invalid_params,
