@@ -7,6 +7,7 @@ pub mod error;
 pub mod extract;
 pub mod guest;
 pub mod keys;
+pub mod listener;
 pub mod rate_limit;
 
 use std::sync::Arc;
