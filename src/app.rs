@@ -104,7 +104,7 @@ pub async fn run(config: Config) -> Result<(), AppError> {
         e2ee: services.e2ee.clone(),
         sync: services.sync.clone(),
         filters: services.filters.clone(),
-        limits: Arc::new(Limits::new(config.http.max_body_bytes, &config.rate_limits)),
+        limits: Arc::new(Limits::new(&config.http, &config.rate_limits)),
         discovery: Arc::new(Discovery::from_config(&config)),
         server_key,
     });
