@@ -1,7 +1,6 @@
 //! Wiring in dependency order: config → stores → streams → domain services → HTTP.
 //! `App` owns every task it starts and shuts them down in reverse order.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,8 +29,6 @@ pub enum AppError {
     Listen { addr: String, source: std::io::Error },
     #[error("cannot write {path}: {source}")]
     BoundAddressFile { path: String, source: std::io::Error },
-    #[error("server error: {0}")]
-    Serve(std::io::Error),
     #[error("{0}")]
     Setup(String),
 }
@@ -107,7 +104,7 @@ pub async fn run(config: Config) -> Result<(), AppError> {
         e2ee: services.e2ee.clone(),
         sync: services.sync.clone(),
         filters: services.filters.clone(),
-        limits: Arc::new(Limits::new(config.http.max_body_bytes, &config.rate_limits)),
+        limits: Arc::new(Limits::new(&config.http, &config.rate_limits)),
         discovery: Arc::new(Discovery::from_config(&config)),
         server_key,
     });
@@ -125,44 +122,12 @@ pub async fn run(config: Config) -> Result<(), AppError> {
     }
 
     let uia_sweeper = tokio::spawn(sweep_uia_sessions(services.stores.clone()));
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let grace = Duration::from_secs(config.http.shutdown_grace_secs);
-    let server = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            tracing::info!("shutting down: finishing in-flight requests");
-            let _ = stop_tx.send(true);
-        });
-    let served = serve_with_grace(server, stop_rx, grace).await;
+    api::listener::serve(listener, router, &config.http, shutdown_signal()).await;
     uia_sweeper.abort();
     let _ = uia_sweeper.await;
     services.stores.lifecycle.flush().await?;
     tracing::info!("storage flushed; stopped");
-    served
-}
-
-/// Serves until shutdown; once shutdown begins, waits at most `grace` for requests.
-async fn serve_with_grace<F>(
-    server: F,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-    grace: Duration,
-) -> Result<(), AppError>
-where
-    F: std::future::IntoFuture<Output = std::io::Result<()>>,
-{
-    let server = server.into_future();
-    tokio::pin!(server);
-    tokio::select! {
-        result = &mut server => return result.map_err(AppError::Serve),
-        _ = stop.wait_for(|stopping| *stopping) => {}
-    }
-    match tokio::time::timeout(grace, server).await {
-        Ok(result) => result.map_err(AppError::Serve),
-        Err(_) => {
-            tracing::warn!(?grace, "in-flight requests did not finish in time");
-            Ok(())
-        }
-    }
+    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -67,6 +67,35 @@ impl ApiError {
     pub fn too_large(limit: usize) -> Self {
         Self::new(StatusCode::PAYLOAD_TOO_LARGE, "M_TOO_LARGE", format!("request body exceeds {limit} bytes"))
     }
+    /// 400 for a token sent both in `Authorization` and as `?access_token=` (Synapse
+    /// answers the same: which one was meant is unknowable).
+    pub fn mixed_tokens() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "M_MISSING_TOKEN",
+            "an access token was sent both in the Authorization header and the query string",
+        )
+    }
+    /// 408 for a request body that did not arrive in time.
+    pub fn body_timeout() -> Self {
+        Self::new(StatusCode::REQUEST_TIMEOUT, "M_UNKNOWN", "the request body did not arrive in time")
+    }
+    /// 400 for a request body the connection failed to deliver.
+    pub fn body_unreadable() -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "M_UNKNOWN", "the request body could not be read")
+    }
+    /// 414 for a request line over the listener's limit (the spec's "request too large").
+    pub fn uri_too_long(limit: usize) -> Self {
+        Self::new(StatusCode::URI_TOO_LONG, "M_TOO_LARGE", format!("the request line exceeds {limit} bytes"))
+    }
+    /// 400 for a request line with bytes no URI may hold (not ASCII, control characters).
+    pub fn unreadable_request_line() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "M_UNRECOGNIZED",
+            "the request line holds bytes no URI may contain",
+        )
+    }
     pub fn limit_exceeded(retry_after_ms: u64) -> Self {
         let mut error = Self::new(StatusCode::TOO_MANY_REQUESTS, "M_LIMIT_EXCEEDED", "too many requests")
             .with("retry_after_ms", json!(retry_after_ms));
@@ -282,14 +311,25 @@ impl From<storage::Error> for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let mut body = self.extra;
+impl ApiError {
+    /// The JSON body, for answers written below the router (the listener's own refusals).
+    pub fn body_json(&self) -> String {
+        self.clone_body().to_string()
+    }
+
+    fn clone_body(&self) -> Value {
+        let mut body = self.extra.clone();
         if !self.errcode.is_empty() {
             body.insert("errcode".to_owned(), Value::String(self.errcode.to_owned()));
-            body.insert("error".to_owned(), Value::String(self.message));
+            body.insert("error".to_owned(), Value::String(self.message.clone()));
         }
-        let mut response = (self.status, axum::Json(Value::Object(body))).into_response();
+        Value::Object(body)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, axum::Json(self.clone_body())).into_response();
         if let Some(secs) = self.retry_after_secs
             && let Ok(value) = HeaderValue::from_str(&secs.to_string())
         {

@@ -1,5 +1,6 @@
-//! The `Ruma<T>` extractor: reads the body within the size limit, authenticates the
-//! requester as the endpoint's metadata demands, and parses the request with ruma.
+//! The `Ruma<T>` extractor: authenticates the requester as the endpoint's metadata
+//! demands, only then reads the body (within the limits of `body.rs`), and parses the
+//! request with ruma.
 
 use std::net::SocketAddr;
 
@@ -95,14 +96,16 @@ where
             .get::<ConnectInfo<SocketAddr>>()
             .map_or_else(|| "unknown".to_owned(), |ConnectInfo(addr)| addr.ip().to_string());
 
-        let limit = state.limits.max_body_bytes;
-        let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| ApiError::too_large(limit))?;
+        // Everything that can refuse the request without its body comes first, so a
+        // refused client never makes the server hold (or wait for) a body.
+        state.limits.bodies.check_declared(&parts.headers)?;
         let requester = authenticate::<T>(&parts, state, &ip).await?;
         if requester.as_ref().is_some_and(|r| r.is_guest)
             && !super::guest::may_call(&parts.method, &T::PATH_BUILDER.all_paths())
         {
             return Err(ApiError::guest_access_forbidden());
         }
+        let bytes = state.limits.bodies.read(&parts.headers, body).await?;
         if !bytes.is_empty() && serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_err() {
             return Err(ApiError::not_json("the request body is not valid JSON"));
         }
@@ -158,17 +161,21 @@ where
     }
 }
 
-/// The token from `Authorization: Bearer …` or the deprecated `access_token` query parameter.
+/// The token from `Authorization: Bearer …` or the deprecated `access_token` query
+/// parameter; both at once is refused, as Synapse does.
 fn access_token(parts: &http::request::Parts) -> Result<Option<String>, ApiError> {
-    if let Some(value) = parts.headers.get(http::header::AUTHORIZATION) {
-        let value = value.to_str().map_err(|_| ApiError::unknown_token(false))?;
-        return match value.strip_prefix("Bearer ") {
-            Some(token) => Ok(Some(token.trim().to_owned())),
-            None => Err(ApiError::unknown_token(false)),
-        };
+    let from_query = url_query_value(parts.uri.query().unwrap_or(""), "access_token");
+    let Some(value) = parts.headers.get(http::header::AUTHORIZATION) else {
+        return Ok(from_query);
+    };
+    if from_query.is_some() {
+        return Err(ApiError::mixed_tokens());
     }
-    let query = parts.uri.query().unwrap_or("");
-    Ok(url_query_value(query, "access_token"))
+    let value = value.to_str().map_err(|_| ApiError::unknown_token(false))?;
+    match value.strip_prefix("Bearer ") {
+        Some(token) => Ok(Some(token.trim().to_owned())),
+        None => Err(ApiError::unknown_token(false)),
+    }
 }
 
 fn url_query_value(query: &str, wanted: &str) -> Option<String> {

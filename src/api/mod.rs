@@ -1,12 +1,14 @@
 //! The HTTP edge — the only code that knows axum. Builds the router from ruma
 //! endpoint metadata, wraps it in the edge layers, and holds the state handlers see.
 
+pub mod body;
 pub mod client;
 pub mod edge;
 pub mod error;
 pub mod extract;
 pub mod guest;
 pub mod keys;
+pub mod listener;
 pub mod rate_limit;
 
 use std::sync::Arc;
@@ -20,7 +22,7 @@ use ruma::api::{IncomingRequest, Metadata};
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::accounts::Accounts;
-use crate::config::{Config, RateLimitsConfig};
+use crate::config::{Config, HttpConfig, RateLimitsConfig};
 use crate::rooms::Rooms;
 use crate::sync::engine::SyncEngine;
 use crate::sync::filter::Filters;
@@ -60,7 +62,7 @@ pub struct AppServices {
 
 /// Request limits and rate limiters.
 pub struct Limits {
-    pub max_body_bytes: usize,
+    pub bodies: body::BodyLimits,
     pub login_per_ip: RateLimiter,
     pub login_per_account: RateLimiter,
     pub failed_login_per_account: RateLimiter,
@@ -68,9 +70,9 @@ pub struct Limits {
 }
 
 impl Limits {
-    pub fn new(max_body_bytes: usize, config: &RateLimitsConfig) -> Self {
+    pub fn new(http: &HttpConfig, config: &RateLimitsConfig) -> Self {
         Limits {
-            max_body_bytes,
+            bodies: body::BodyLimits::new(http),
             login_per_ip: RateLimiter::new(config.login_per_ip),
             login_per_account: RateLimiter::new(config.login_per_account),
             failed_login_per_account: RateLimiter::new(config.failed_login_per_account),

@@ -1,10 +1,13 @@
 //! Cross-cutting HTTP behaviour: unknown routes, wrong methods, CORS, body parsing,
-//! authentication errors, body size limit, resilience to garbage.
+//! authentication errors (answered before the body is read), body limits, token
+//! mixing, unreadable request lines, resilience to garbage.
+
+use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::json;
 
-use crate::harness::{Backend, Server, V3, enc};
+use crate::harness::{Backend, RawConn, Server, V3, enc};
 
 async fn unknown_endpoint_is_404_unrecognized(b: Backend) {
     let s = Server::start_default(b).await;
@@ -203,6 +206,109 @@ async fn server_survives_a_flood_of_bad_requests(b: Backend) {
     s.assert_token_alive(&alice.access_token).await;
 }
 
+/// Headers of an authenticated-endpoint POST declaring `length` body bytes, sent
+/// without the body.
+fn post_head(token: Option<&str>, length: u64) -> String {
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    format!(
+        "POST {V3}/createRoom HTTP/1.1\r\nHost: x\r\n{auth}Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
+    )
+}
+
+async fn a_refused_token_is_answered_before_the_body_is_sent(b: Backend) {
+    let s = Server::start_default(b).await;
+    // 8 MiB declared (the limit itself), none of it sent: the answer may not wait for it.
+    for (token, errcode) in [(None, "M_MISSING_TOKEN"), (Some("syt_bogus"), "M_UNKNOWN_TOKEN")] {
+        let mut conn = RawConn::connect(&s).await;
+        conn.send(post_head(token, 8 * 1024 * 1024).as_bytes()).await;
+        let answer = conn.response(Duration::from_secs(5)).await.expect("answered without the body");
+        answer.err(401, errcode);
+    }
+}
+
+async fn a_declared_length_over_the_limit_is_413_before_the_body(b: Backend) {
+    let s = Server::start_default(b).await;
+    let alice = s.register("alice", "pw").await;
+    let mut conn = RawConn::connect(&s).await;
+    conn.send(post_head(Some(&alice.access_token), 8 * 1024 * 1024 + 1).as_bytes()).await;
+    let answer = conn.response(Duration::from_secs(5)).await.expect("answered without the body");
+    answer.err(413, "M_TOO_LARGE");
+    // Unauthenticated endpoints too.
+    let mut conn = RawConn::connect(&s).await;
+    let head = format!("POST {V3}/login HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n");
+    conn.send(head.as_bytes()).await;
+    conn.response(Duration::from_secs(5)).await.expect("answered without the body").err(413, "M_TOO_LARGE");
+}
+
+async fn a_trickling_body_is_cut_with_408(b: Backend) {
+    let s = Server::builder(b).set("http.body_read_timeout_secs", 1).start().await;
+    let alice = s.register("alice", "pw").await;
+    let mut conn = RawConn::connect(&s).await;
+    conn.send(post_head(Some(&alice.access_token), 100).as_bytes()).await;
+    conn.send(b"{\"name\": ").await;
+    let answer = conn.response(Duration::from_secs(10)).await.expect("the body read was not cut");
+    answer.err(408, "M_UNKNOWN");
+}
+
+async fn large_bodies_over_the_cap_get_429(b: Backend) {
+    let s = Server::builder(b)
+        .set("http.max_concurrent_large_bodies", 1)
+        .set("http.body_read_timeout_secs", 10)
+        .start()
+        .await;
+    let alice = s.register("alice", "pw").await;
+    // Two large bodies trickle at once: one holds the only permit, the other waits
+    // briefly (a second), then is refused. Which is which is the server's choice.
+    let mut conns = Vec::new();
+    for _ in 0..2 {
+        let mut conn = RawConn::connect(&s).await;
+        conn.send(post_head(Some(&alice.access_token), 100_000).as_bytes()).await;
+        conn.send(b"{").await;
+        conns.push(conn);
+    }
+    let mut refused = None;
+    for conn in &mut conns {
+        if let Some(answer) = conn.response(Duration::from_secs(3)).await {
+            refused = Some(answer);
+            break;
+        }
+    }
+    let answer = refused.expect("neither large body was refused");
+    answer.err(429, "M_LIMIT_EXCEEDED");
+    assert!(answer.json["retry_after_ms"].is_u64(), "{}", answer.json);
+    // Small bodies need no permit.
+    s.post(&format!("{V3}/createRoom"), alice.token(), json!({})).await.ok();
+}
+
+async fn a_token_in_header_and_query_is_400_missing_token(b: Backend) {
+    let s = Server::start_default(b).await;
+    let alice = s.register("alice", "pw").await;
+    let url = s.url(&format!("{V3}/account/whoami?access_token={}", alice.access_token));
+    let resp = s.http.get(&url).bearer_auth(&alice.access_token).send().await.expect("request");
+    assert_eq!(resp.status().as_u16(), 400);
+    let body: serde_json::Value = resp.json().await.expect("json");
+    assert_eq!(body["errcode"], "M_MISSING_TOKEN", "{body}");
+    // Either one alone still works.
+    s.get(&format!("{V3}/account/whoami?access_token={}", alice.access_token), None).await.ok();
+    s.get(&format!("{V3}/account/whoami"), alice.token()).await.ok();
+}
+
+async fn unreadable_request_lines_get_matrix_json_errors(b: Backend) {
+    let s = Server::start_default(b).await;
+    let long = format!("GET {V3}/profile/{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(70_000));
+    let mut conn = RawConn::connect(&s).await;
+    conn.send(long.as_bytes()).await;
+    conn.response(Duration::from_secs(5)).await.expect("an answer").err(414, "M_TOO_LARGE");
+    let mut conn = RawConn::connect(&s).await;
+    conn.send(b"GET /_matrix/client/v3/profile/\xff\xfe HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    conn.response(Duration::from_secs(5)).await.expect("an answer").err(400, "M_UNRECOGNIZED");
+    // Percent-encoded bytes that are not UTF-8 reach the router and are refused there.
+    let mut conn = RawConn::connect(&s).await;
+    conn.send(b"GET /_matrix/client/v3/profile/%FF%FE HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    conn.response(Duration::from_secs(5)).await.expect("an answer").err(400, "M_INVALID_PARAM");
+    s.get("/_matrix/client/versions", None).await.ok();
+}
+
 crate::per_backend!(
     unknown_endpoint_is_404_unrecognized,
     wrong_method_is_405_unrecognized,
@@ -216,4 +322,10 @@ crate::per_backend!(
     invalid_token_is_401_unknown_token,
     oversized_body_is_413_too_large,
     server_survives_a_flood_of_bad_requests,
+    a_refused_token_is_answered_before_the_body_is_sent,
+    a_declared_length_over_the_limit_is_413_before_the_body,
+    a_trickling_body_is_cut_with_408,
+    large_bodies_over_the_cap_get_429,
+    a_token_in_header_and_query_is_400_missing_token,
+    unreadable_request_lines_get_matrix_json_errors,
 );

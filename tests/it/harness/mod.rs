@@ -3,10 +3,13 @@
 mod client;
 mod config;
 mod postgres;
+mod raw;
 mod server;
 
 #[allow(unused_imports)]
 pub use client::{Resp, Session, V3, bodies, enc, next_txn, password_auth, room_events, timeline_filter};
+#[allow(unused_imports)]
+pub use raw::{RawConn, RawResponse};
 pub use server::{Backend, Server, ServerBuilder};
 
 /// Generates one `#[tokio::test]` per backend for each listed `async fn name(Backend)`:
