@@ -106,6 +106,7 @@ pub async fn run(config: Config) -> Result<(), AppError> {
         rooms: services.rooms.clone(),
         e2ee: services.e2ee.clone(),
         sync: services.sync.clone(),
+        push: crate::push::PushRules::new(services.accounts.clone()),
         filters: services.filters.clone(),
         limits: Arc::new(Limits::new(config.http.max_body_bytes, &config.rate_limits)),
         discovery: Arc::new(Discovery::from_config(&config)),

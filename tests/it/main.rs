@@ -25,6 +25,7 @@ mod login;
 mod membership;
 mod moderation;
 mod profile;
+mod push_rules;
 mod rate_limits;
 mod register;
 mod relations;

@@ -11,6 +11,7 @@ mod filters;
 mod key_backup;
 mod keys;
 mod profile;
+mod push_rules;
 mod register;
 mod relations;
 mod room_events;
@@ -39,6 +40,7 @@ pub fn routes(router: Router<AppState>) -> Router<AppState> {
     let router = room_events::routes(router);
     let router = sync::routes(router);
     let router = tags::routes(router);
+    let router = push_rules::routes(router);
     let router = directory::routes(router);
     let router = relations::routes(router);
     let router = keys::routes(router);
