@@ -7,6 +7,7 @@ mod account;
 mod account_data;
 mod cli;
 mod client_libraries;
+mod client_start;
 mod cross_signing;
 mod dehydrated;
 mod devices;
