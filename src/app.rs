@@ -103,6 +103,7 @@ pub async fn run(config: Config) -> Result<(), AppError> {
         rooms: services.rooms.clone(),
         e2ee: services.e2ee.clone(),
         sync: services.sync.clone(),
+        push: crate::push::PushRules::new(services.accounts.clone()),
         filters: services.filters.clone(),
         limits: Arc::new(Limits::new(&config.http, &config.rate_limits)),
         discovery: Arc::new(Discovery::from_config(&config)),

@@ -9,6 +9,7 @@ pub mod app;
 pub mod config;
 pub mod e2ee;
 pub mod events;
+pub mod push;
 pub mod rooms;
 pub mod storage;
 pub mod streams;

@@ -208,6 +208,27 @@ impl From<AccountsError> for ApiError {
     }
 }
 
+impl From<crate::push::PushError> for ApiError {
+    fn from(error: crate::push::PushError) -> Self {
+        use crate::push::PushError as E;
+        match error {
+            E::ServerDefaultRuleId
+            | E::InvalidRuleId
+            | E::RelativeToServerDefault
+            | E::DeleteServerDefault
+            | E::UnknownKind => ApiError::invalid_param(error.to_string()),
+            // The spec's example answer for a `before`/`after` that names no rule.
+            E::UnknownRelativeRule(_) => Self::new(StatusCode::BAD_REQUEST, "M_UNKNOWN", error.to_string()),
+            E::NotFound => ApiError::not_found(error.to_string()),
+            E::Accounts(inner) => inner.into(),
+            E::Corrupt(_) | E::NoStripe => {
+                tracing::error!(%error, "push rules failure");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
 impl From<RoomsError> for ApiError {
     fn from(error: RoomsError) -> Self {
         match error {

@@ -54,6 +54,7 @@ pub struct AppServices {
     pub rooms: Rooms,
     pub e2ee: crate::e2ee::E2ee,
     pub sync: SyncEngine,
+    pub push: crate::push::PushRules,
     pub filters: Filters,
     pub limits: Arc<Limits>,
     pub discovery: Arc<Discovery>,

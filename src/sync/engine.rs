@@ -14,6 +14,7 @@ use super::lazy_members::SentMembers;
 pub use super::request::SyncRequest;
 use super::sync_filter::SyncFilter;
 use super::token::SyncToken;
+use crate::push::PUSH_RULES_TYPE;
 use crate::rooms::{Rooms, RoomsError};
 use crate::storage::{AccountDataStore, MembershipRecord, Position, StreamId};
 use crate::streams::{Notifier, Watermark};
@@ -294,8 +295,15 @@ impl SyncEngine {
             || changes.iter().any(|c| c.room_id.is_none() && c.event_type == "m.ignored_user_list");
         let mut global = Vec::new();
         let mut rooms: HashMap<String, Vec<Value>> = HashMap::new();
+        let mut push_rules_sent = false;
         for change in changes {
-            let content: Value = serde_json::from_str(&change.content).unwrap_or(json!({}));
+            let content: Value = if change.room_id.is_none() && change.event_type == PUSH_RULES_TYPE {
+                // Stored as the user's changes; served as the whole ruleset.
+                push_rules_sent = true;
+                crate::push::client_content(user_id, Some(&change.content))
+            } else {
+                serde_json::from_str(&change.content).unwrap_or(json!({}))
+            };
             let event = json!({ "type": change.event_type, "content": content });
             match change.room_id {
                 Some(room) if filter.room_account_data.allows_room(room.as_str()) => {
@@ -304,6 +312,13 @@ impl SyncEngine {
                 Some(_) => {}
                 None => global.push(event),
             }
+        }
+        if since.is_none() && !push_rules_sent {
+            // A user who never changed a rule still starts with the server defaults
+            // (read, not assumed: the page of changes may have ended before it).
+            let stored = self.account_data.get_account_data(user_id, None, PUSH_RULES_TYPE).await?;
+            let content = crate::push::client_content(user_id, stored.as_deref());
+            global.push(json!({ "type": PUSH_RULES_TYPE, "content": content }));
         }
         let global = filter.select(&filter.account_data, global);
         for events in rooms.values_mut() {

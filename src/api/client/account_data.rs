@@ -51,6 +51,10 @@ async fn get_global(
     let requester = request.requester()?;
     let body = &request.body;
     let event_type = body.event_type.to_string();
+    if event_type == crate::push::PUSH_RULES_TYPE && requester.user_id == body.user_id {
+        // Stored as the user's changes; served, as in `/sync`, as the whole ruleset.
+        return Ok(Json(state.push.ruleset(requester).await?));
+    }
     stored(&state.accounts.account_data(requester, &body.user_id, None, &event_type).await?)
 }
 

@@ -11,6 +11,7 @@ mod filters;
 mod key_backup;
 mod keys;
 mod profile;
+mod push_rules;
 mod register;
 mod relations;
 mod room_events;
@@ -18,8 +19,10 @@ mod rooms;
 mod session;
 mod sync;
 mod tags;
+mod thirdparty;
 mod threepid;
 mod to_device;
+mod voip;
 
 use axum::Router;
 
@@ -39,6 +42,9 @@ pub fn routes(router: Router<AppState>) -> Router<AppState> {
     let router = room_events::routes(router);
     let router = sync::routes(router);
     let router = tags::routes(router);
+    let router = push_rules::routes(router);
+    let router = voip::routes(router);
+    let router = thirdparty::routes(router);
     let router = directory::routes(router);
     let router = relations::routes(router);
     let router = keys::routes(router);
