@@ -24,6 +24,7 @@ mod keys;
 mod login;
 mod membership;
 mod moderation;
+mod nesting;
 mod profile;
 mod rate_limits;
 mod register;
