@@ -109,6 +109,7 @@ where
         if !bytes.is_empty() && serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_err() {
             return Err(ApiError::not_json("the request body is not valid JSON"));
         }
+        crate::events::nesting::check_body(&bytes).map_err(|e| ApiError::bad_json(e.to_string()))?;
         // Endpoints whose body fields are all optional accept an empty body as `{}`.
         let body: &[u8] =
             if bytes.is_empty() && matches!(parts.method, http::Method::POST | http::Method::PUT) {

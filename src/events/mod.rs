@@ -10,11 +10,14 @@
 mod auth_events;
 mod builder;
 mod format;
+pub mod nesting;
 mod pdu;
+mod recovery;
 
 pub use auth_events::{AuthEventsError, select_auth_events};
 pub use builder::{BuildError, CREATE_NONCE_FIELD, EventBuilder};
 pub use format::{FormatError, MAX_AUTH_EVENTS, MAX_PREV_EVENTS};
+pub use nesting::{MAX_NESTING, TooDeep};
 pub use pdu::{Pdu, PduError};
 
 #[cfg(test)]

@@ -21,6 +21,8 @@ use stoa_federation::{
 };
 
 use super::format::{self, Fields, FormatError};
+use super::nesting::{self, MAX_EVENT_NESTING, TooDeep};
+use super::recovery;
 
 /// Why JSON is not a valid PDU of its room version. The event must be dropped.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -31,6 +33,9 @@ pub enum PduError {
     /// Over 65,536 bytes, or an identifier field over 255 bytes.
     #[error("event exceeds PDU size limits: {0}")]
     TooLarge(#[from] PduSizeError),
+    /// Content (or another field) nests deeper than [`MAX_NESTING`](super::MAX_NESTING).
+    #[error("event nests too deeply: {0}")]
+    TooDeep(#[from] TooDeep),
     /// The JSON is not an object.
     #[error("event is not a JSON object")]
     NotAnObject,
@@ -70,6 +75,8 @@ impl Pdu {
     /// Parses PDU text received from the network (or read from storage) as an event of room
     /// `version`, refusing anything that is not strict canonical JSON.
     pub fn parse(json: &str, version: RoomVersion) -> Result<Self, PduError> {
+        // Measured before parsing, so too deep is told apart from malformed.
+        nesting::within(nesting::text_depth(json.as_bytes()), MAX_EVENT_NESTING)?;
         Self::from_value(parse_canonical_str(json)?, version)
     }
 
@@ -77,6 +84,9 @@ impl Pdu {
     /// input: a `Value` can no longer show duplicate keys. A top-level `event_id` is accepted
     /// only if it equals the computed one, and is not kept.
     pub fn from_value(mut value: Value, version: RoomVersion) -> Result<Self, PduError> {
+        // Every event enters through here (built locally or parsed from the network), so
+        // nothing nesting deeper than every read path can parse is ever accepted.
+        nesting::within(nesting::value_depth(&value), MAX_EVENT_NESTING)?;
         check_pdu_size(&value)?;
         let object = value.as_object_mut().ok_or(PduError::NotAnObject)?;
         let claimed_id = object.remove("event_id");
@@ -114,9 +124,21 @@ impl Pdu {
     /// text under `event_id` after [`Pdu::parse`] or the builder checked it. The format is
     /// read again (it yields the fields), but the reference hash, size checks and
     /// canonical re-serialization — the costly part, once per reader — are not repeated.
+    ///
+    /// An event stored before the nesting limit existed that nests deeper than it is read
+    /// in its redacted form (see the `recovery` module), so it can neither fail a reader
+    /// nor reach a client that cannot parse it.
     pub fn from_stored(json: &str, event_id: &EventId, version: RoomVersion) -> Result<Self, PduError> {
-        let mut value: Value = serde_json::from_str(json)
-            .map_err(|error| CanonicalJsonError::MalformedJson(error.to_string()))?;
+        let (mut value, json) = if recovery::needs_recovery(json) {
+            let value = recovery::redacted(json, version)?;
+            tracing::warn!(%event_id, "stored event nests too deeply; serving its redacted form");
+            let text = to_canonical_string(&value)?;
+            (value, std::borrow::Cow::Owned(text))
+        } else {
+            let value: Value = serde_json::from_str(json)
+                .map_err(|error| CanonicalJsonError::MalformedJson(error.to_string()))?;
+            (value, std::borrow::Cow::Borrowed(json))
+        };
         let object = value.as_object_mut().ok_or(PduError::NotAnObject)?;
         object.remove("event_id");
         let fields = format::check(object, version)?;
@@ -136,7 +158,7 @@ impl Pdu {
             fields,
             content,
             value,
-            json: json.to_owned(),
+            json: json.into_owned(),
             rejected: false,
         })
     }

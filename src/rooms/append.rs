@@ -86,10 +86,13 @@ impl Rooms {
         let mut depth = 0;
         let mut state_group = None;
         for prev in rooms.get_events(&prev_events).await? {
-            let pdu = Pdu::from_stored(&prev.json, &prev.event_id, version)
-                .map_err(|e| RoomsError::Internal(e.to_string()))?;
-            depth = depth.max(pdu.depth());
-            if let Some((_, after)) = rooms.event_state_groups(pdu.event_id()).await? {
+            // Only the depth is needed: read without a full parse, so an event that
+            // cannot be read back whole still lets the room grow past it.
+            match stored_depth(&prev.json) {
+                Some(prev_depth) => depth = depth.max(prev_depth),
+                None => tracing::warn!(event_id = %prev.event_id, "prev event has no readable depth"),
+            }
+            if let Some((_, after)) = rooms.event_state_groups(&prev.event_id).await? {
                 // Local rooms grow linearly; with several extremities the latest state
                 // wins until federation brings state resolution into this path.
                 state_group = Some(state_group.map_or(after, |g: StateGroupId| g.max(after)));
@@ -163,9 +166,9 @@ impl Rooms {
         }
         let loaded = self.stores().rooms.get_events(&wanted).await?;
         let mut by_id = std::collections::HashMap::new();
-        for stored in loaded {
-            let parsed = Pdu::from_stored(&stored.json, &stored.event_id, tip.version)
-                .map_err(|e| RoomsError::Internal(e.to_string()))?;
+        // An auth event that cannot be read counts as missing: the auth rules then
+        // decide (usually refusing), rather than the room failing with an error.
+        for parsed in loaded.iter().filter_map(|stored| readable(stored, tip.version)) {
             by_id.insert(parsed.event_id().to_owned(), parsed);
         }
         let fetch_event = |id: &ruma::EventId| by_id.get(id).cloned();
@@ -343,7 +346,7 @@ impl Rooms {
         let Some(stored) = self.stores().rooms.get_event(event_id).await? else { return Ok(None) };
         let Some(position) = stored.position.filter(|_| stored.room_id == room_id) else { return Ok(None) };
         let version = self.room_version(room_id).await?;
-        Ok(relation_of(&parse_stored(&stored, version)?, position))
+        Ok(readable(&stored, version).and_then(|pdu| relation_of(&pdu, position)))
     }
 
     /// Loads and parses a stored event.
@@ -352,6 +355,14 @@ impl Rooms {
         let version = self.room_version(&stored.room_id).await?;
         Pdu::from_stored(&stored.json, &stored.event_id, version)
             .map_err(|e| RoomsError::Internal(e.to_string()))
+    }
+
+    /// A stored event, parsed; `None` when it is missing or cannot be read back (logged
+    /// with its ID), for readers that can do without it.
+    pub async fn load_readable(&self, event_id: &ruma::EventId) -> Result<Option<Pdu>, RoomsError> {
+        let Some(stored) = self.stores().rooms.get_event(event_id).await? else { return Ok(None) };
+        let version = self.room_version(&stored.room_id).await?;
+        Ok(readable(&stored, version))
     }
 }
 
@@ -372,12 +383,27 @@ pub(super) fn content(pdu: &Pdu) -> Value {
     serde_json::from_str(pdu.content().get()).unwrap_or(Value::Null)
 }
 
-/// Parses a stored event of a room with the given version.
-pub(super) fn parse_stored(
-    stored: &crate::storage::StoredEvent,
-    version: RoomVersion,
-) -> Result<Pdu, RoomsError> {
-    Pdu::from_stored(&stored.json, &stored.event_id, version).map_err(|e| RoomsError::Internal(e.to_string()))
+/// A stored event parsed for a reader that can do without it: one that cannot be read
+/// back is logged with its event ID and skipped, so it never fails a whole page, room
+/// or sync.
+pub(super) fn readable(stored: &crate::storage::StoredEvent, version: RoomVersion) -> Option<Pdu> {
+    match Pdu::from_stored(&stored.json, &stored.event_id, version) {
+        Ok(pdu) => Some(pdu),
+        Err(error) => {
+            tracing::warn!(event_id = %stored.event_id, %error, "skipping a stored event that cannot be read");
+            None
+        }
+    }
+}
+
+/// The `depth` of a stored event, read without parsing the rest (serde_json skips
+/// unknown fields without a recursion limit), so it works on any well-formed text.
+fn stored_depth(json: &str) -> Option<u64> {
+    #[derive(serde::Deserialize)]
+    struct Depth {
+        depth: u64,
+    }
+    serde_json::from_str::<Depth>(json).ok().map(|parsed| parsed.depth)
 }
 
 /// The relation an event's `content.m.relates_to` declares, if any.

@@ -46,8 +46,8 @@ impl Rooms {
             let mut edge = position;
             let mut events = Vec::new();
             for stored in &page {
-                let pdu = super::append::parse_stored(stored, version)?;
                 edge = stored.position.unwrap_or(edge);
+                let Some(pdu) = super::append::readable(stored, version) else { continue };
                 if check.can_see(&pdu, stored.position).await? {
                     events.push(self.client_event_full(stored, &pdu, version).await?);
                 }

@@ -55,8 +55,8 @@ impl Rooms {
         let state = self.visible_state(room_id, user_id).await?;
         let id = state.get(&(event_type.to_owned(), state_key.to_owned())).ok_or(RoomsError::UnknownEvent)?;
         let stored = self.stores().rooms.get_event(id).await?.ok_or(RoomsError::UnknownEvent)?;
-        let pdu = self.load_pdu(id).await?;
         let version = self.room_version(room_id).await?;
+        let pdu = super::append::readable(&stored, version).ok_or(RoomsError::UnknownEvent)?;
         Ok(client_event(&stored, &pdu, version).get("content").cloned().unwrap_or(json!({})))
     }
 
@@ -153,7 +153,8 @@ impl Rooms {
         if stored.room_id != room_id || stored.position.is_none() {
             return Err(RoomsError::UnknownEvent);
         }
-        let pdu = super::append::parse_stored(&stored, self.room_version(room_id).await?)?;
+        let pdu = super::append::readable(&stored, self.room_version(room_id).await?)
+            .ok_or(RoomsError::UnknownEvent)?;
         let mut check = VisibilityCheck::new(self, room_id, user_id).await?;
         if !check.can_see(&pdu, stored.position).await? {
             return Err(RoomsError::UnknownEvent);
@@ -196,7 +197,7 @@ impl Rooms {
                 break;
             }
             last = Some(position);
-            let pdu = super::append::parse_stored(stored, version)?;
+            let Some(pdu) = super::append::readable(stored, version) else { continue };
             if check.can_see(&pdu, stored.position).await? {
                 chunk.push(self.client_event_full(stored, &pdu, version).await?);
             }
@@ -233,8 +234,8 @@ impl Rooms {
         let mut event = client_event(stored, pdu, version);
         if let Some(redaction_id) = &stored.redacted_by
             && let Some(redaction) = self.stores().rooms.get_event(redaction_id).await?
+            && let Some(redaction_pdu) = super::append::readable(&redaction, version)
         {
-            let redaction_pdu = super::append::parse_stored(&redaction, version)?;
             let because = client_event(&redaction, &redaction_pdu, version);
             if let Some(unsigned) = event.get_mut("unsigned").and_then(Value::as_object_mut) {
                 unsigned.insert("redacted_because".to_owned(), because);
@@ -263,10 +264,10 @@ impl Rooms {
         }
         let version = self.room_version(room_id).await?;
         let stored = self.stores().rooms.get_events(&ids).await?;
-        stored
+        Ok(stored
             .iter()
-            .map(|event| Ok(format(event, &super::append::parse_stored(event, version)?, version)))
-            .collect()
+            .filter_map(|event| Some(format(event, &super::append::readable(event, version)?, version)))
+            .collect())
     }
 
     /// The user's current membership in every room (for sync).
@@ -315,8 +316,8 @@ impl Rooms {
         }
         let version = self.room_version(room_id).await?;
         let mut changes = Vec::new();
-        for stored in in_window {
-            changes.extend(member_change(&super::append::parse_stored(stored, version)?));
+        for pdu in in_window.into_iter().filter_map(|stored| super::append::readable(stored, version)) {
+            changes.extend(member_change(&pdu));
         }
         Ok(Some(changes))
     }
@@ -392,12 +393,13 @@ impl Rooms {
         self.room_version(room_id).await
     }
 
-    pub fn parse_event(
+    /// A stored event parsed, or `None` (logged) when it cannot be read back.
+    pub fn readable_event(
         &self,
         stored: &crate::storage::StoredEvent,
         version: stoa_federation::RoomVersion,
-    ) -> Result<crate::events::Pdu, RoomsError> {
-        super::append::parse_stored(stored, version)
+    ) -> Option<crate::events::Pdu> {
+        super::append::readable(stored, version)
     }
 
     pub(super) async fn room_version(

@@ -285,8 +285,8 @@ impl Rooms {
         if self.stores().relations.has_related_from(root, "m.thread", user_id).await? {
             return Ok(true);
         }
-        match self.load_pdu(root).await {
-            Ok(pdu) => Ok(pdu.sender() == user_id),
+        match self.load_readable(root).await {
+            Ok(pdu) => Ok(pdu.is_some_and(|pdu| pdu.sender() == user_id)),
             Err(RoomsError::UnknownEvent | RoomsError::UnknownRoom) => Ok(false),
             Err(other) => Err(other),
         }
@@ -306,7 +306,7 @@ impl Rooms {
             if stored.room_id != room_id || stored.position.is_none() {
                 continue;
             }
-            let pdu = super::append::parse_stored(&stored, version)?;
+            let Some(pdu) = super::append::readable(&stored, version) else { continue };
             if check.can_see(&pdu, stored.position).await? {
                 events.push(self.client_event_full(&stored, &pdu, version).await?);
             }

@@ -33,7 +33,15 @@ impl Rooms {
                 continue;
             };
             let position = stored.position.map_or(middle, |p| p.0);
-            let pdu = super::append::parse_stored(&stored, version)?;
+            // An unreadable event counts as not fitting: the search moves past it.
+            let Some(pdu) = super::append::readable(&stored, version) else {
+                if forward {
+                    low = position + 1;
+                } else {
+                    high = middle;
+                }
+                continue;
+            };
             let at = u64::from(pdu.origin_server_ts().get());
             let fits = if forward { at >= ts } else { at <= ts };
             match (forward, fits) {

@@ -120,11 +120,15 @@ impl SyncEngine {
         let state = rooms.current_state_of(&membership.room_id).await?;
         let mut events = Vec::new();
         for kind in STRIPPED_STATE {
-            if let Some(id) = state.get(&(kind.to_owned(), String::new())) {
-                events.push(stripped_state(&rooms.load_pdu(id).await?));
+            if let Some(id) = state.get(&(kind.to_owned(), String::new()))
+                && let Some(pdu) = rooms.load_readable(id).await?
+            {
+                events.push(stripped_state(&pdu));
             }
         }
-        events.push(stripped_state(&rooms.load_pdu(&membership.event_id).await?));
+        if let Some(pdu) = rooms.load_readable(&membership.event_id).await? {
+            events.push(stripped_state(&pdu));
+        }
         Ok(events)
     }
 
@@ -184,7 +188,7 @@ impl SyncEngine {
                 if after.is_some_and(|after| position <= after) {
                     break 'pages;
                 }
-                let pdu = rooms.parse_event(stored, scan.version)?;
+                let Some(pdu) = rooms.readable_event(stored, scan.version) else { continue };
                 if !self.take(&mut timeline, &mut scan, stored, &pdu, None).await? {
                     break 'pages;
                 }
@@ -387,7 +391,7 @@ impl SyncEngine {
         if ignored.is_empty() {
             return Ok(false);
         }
-        let invite = self.rooms().load_pdu(&membership.event_id).await?;
-        Ok(ignored.contains(invite.sender().as_str()))
+        let invite = self.rooms().load_readable(&membership.event_id).await?;
+        Ok(invite.is_some_and(|invite| ignored.contains(invite.sender().as_str())))
     }
 }

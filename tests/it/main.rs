@@ -27,6 +27,7 @@ mod keys;
 mod login;
 mod membership;
 mod moderation;
+mod nesting;
 mod profile;
 mod push_rules;
 mod rate_limits;

@@ -1,0 +1,97 @@
+//! Reading back a stored event that nests deeper than [`MAX_EVENT_NESTING`]: servers
+//! that accepted such events before the limit existed serve them in their room version's
+//! redacted form instead of failing on them.
+//!
+//! Redaction keeps an event's ID valid (the reference hash is computed over the redacted
+//! form) and what the auth rules need of it (a member event keeps its `membership`), so
+//! the room keeps working. The text is never parsed as a whole: the top level and the
+//! content are split into raw values (serde_json skips raw values iteratively, without a
+//! recursion limit); values within the limit are parsed, deeper ones are replaced by an
+//! empty object before the redaction algorithm runs. If redaction would keep any of those
+//! (a version 11 create event keeps all its content), the true redacted form is unknown
+//! and the event stays unreadable.
+
+use std::collections::BTreeMap;
+
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+use stoa_federation::{CanonicalJsonError, RoomVersion, redact};
+
+use super::nesting::{MAX_EVENT_NESTING, MAX_NESTING, TooDeep, text_depth};
+use super::pdu::PduError;
+
+/// Whether stored text nests too deeply to be served as it is.
+pub(super) fn needs_recovery(json: &str) -> bool {
+    text_depth(json.as_bytes()) > MAX_EVENT_NESTING
+}
+
+/// The redacted form of a stored event that nests too deeply, nesting within the limits.
+pub(super) fn redacted(json: &str, version: RoomVersion) -> Result<Value, PduError> {
+    let mut placeholders = Placeholders::default();
+    let mut event = Map::new();
+    for (key, raw) in split(json)? {
+        let value = if key == "content" {
+            let mut content = Map::new();
+            for (content_key, raw) in split(raw.get())? {
+                // Content keys nest one level below the content object.
+                let value =
+                    placeholders.shallow(&raw, MAX_NESTING - 1, || format!("content.{content_key}"))?;
+                content.insert(content_key, value);
+            }
+            Value::Object(content)
+        } else {
+            placeholders.shallow(&raw, MAX_NESTING, || key.clone())?
+        };
+        event.insert(key, value);
+    }
+    let redacted = redact(&Value::Object(event), version).map_err(|error| malformed(error.to_string()))?;
+    placeholders.check_none_kept(&redacted, text_depth(json.as_bytes()))?;
+    Ok(redacted)
+}
+
+/// The deep values replaced before redaction, by path (`key` or `content.key`).
+#[derive(Default)]
+struct Placeholders {
+    paths: Vec<String>,
+}
+
+impl Placeholders {
+    /// The parsed value if it nests at most `limit` levels, else an empty object noted
+    /// under `path`.
+    fn shallow(
+        &mut self,
+        raw: &RawValue,
+        limit: usize,
+        path: impl FnOnce() -> String,
+    ) -> Result<Value, PduError> {
+        let depth = text_depth(raw.get().as_bytes());
+        if depth <= limit {
+            return serde_json::from_str(raw.get()).map_err(|error| malformed(error.to_string()));
+        }
+        self.paths.push(path());
+        // An object, so a rule keeping part of the value (a key inside it) shows too.
+        Ok(Value::Object(Map::new()))
+    }
+
+    /// Refuses a redacted form that still holds a replaced value: it would not be the
+    /// event's real redacted form.
+    fn check_none_kept(&self, redacted: &Value, depth: usize) -> Result<(), PduError> {
+        let kept = self.paths.iter().any(|path| match path.strip_prefix("content.") {
+            Some(key) => redacted.get("content").and_then(|content| content.get(key)).is_some(),
+            None => redacted.get(path).is_some(),
+        });
+        if kept {
+            return Err(PduError::TooDeep(TooDeep { depth, limit: MAX_EVENT_NESTING }));
+        }
+        Ok(())
+    }
+}
+
+/// The members of a JSON object as raw text, without parsing them.
+fn split(json: &str) -> Result<BTreeMap<String, Box<RawValue>>, PduError> {
+    serde_json::from_str(json).map_err(|error| malformed(error.to_string()))
+}
+
+fn malformed(why: String) -> PduError {
+    PduError::NotCanonical(CanonicalJsonError::MalformedJson(why))
+}
