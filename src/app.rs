@@ -51,25 +51,25 @@ impl Services {
         let server_name = OwnedServerName::try_from(config.server.server_name.as_str())
             .map_err(|e| AppError::Setup(format!("server.server_name: {e}")))?;
         let server_key = Arc::new(ServerSigningKey::load_or_generate(&config.server.signing_key_path)?);
-        let account_data_stream =
-            Watermark::new(stores.streams.max_reserved_position(StreamId::AccountData).await?);
-        let events_stream = Watermark::new(stores.streams.max_reserved_position(StreamId::Events).await?);
+        // Every stream's watermark wakes through the one notifier, once a write is published.
         let notifier = Notifier::new();
+        let watermark = |position| Watermark::new(position, notifier.clone());
+        let account_data_stream =
+            watermark(stores.streams.max_reserved_position(StreamId::AccountData).await?);
+        let events_stream = watermark(stores.streams.max_reserved_position(StreamId::Events).await?);
         let rooms = Rooms::new(
             stores.clone(),
             server_name.clone(),
             server_key.clone(),
             events_stream,
-            notifier.clone(),
             RoomVersion::DEFAULT,
         );
         let e2ee = E2ee::new(
             stores.clone(),
             rooms.clone(),
             server_name.clone(),
-            notifier.clone(),
-            Watermark::new(stores.streams.max_reserved_position(StreamId::ToDevice).await?),
-            Watermark::new(stores.streams.max_reserved_position(StreamId::DeviceLists).await?),
+            watermark(stores.streams.max_reserved_position(StreamId::ToDevice).await?),
+            watermark(stores.streams.max_reserved_position(StreamId::DeviceLists).await?),
         );
         let accounts = Accounts::new(
             stores.clone(),
@@ -77,7 +77,6 @@ impl Services {
             config.registration.clone(),
             config.auth.clone(),
             account_data_stream.clone(),
-            notifier.clone(),
             Arc::new(e2ee.clone()),
         )
         .map_err(|e| AppError::Setup(e.to_string()))?;

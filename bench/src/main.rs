@@ -58,7 +58,7 @@ struct RunArgs {
     /// Number of idle long-poll connections (default 2,000; 200 with --quick).
     #[arg(long)]
     idle_connections: Option<usize>,
-    /// Scenarios to run, comma-separated, of: fanout, throughput, sync, history, idle
+    /// Scenarios to run, comma-separated, of: fanout, busy_rooms, throughput, sync, history, idle
     /// (register always runs: it makes the users). Default: all.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
@@ -146,6 +146,10 @@ async fn run(args: RunArgs) -> ExitCode {
             let sections = capped(&format!("fanout_g{size}"), scenarios::fanout::run(&ctx, size)).await;
             report.sections.extend(sections);
         }
+    }
+    if wants("busy_rooms") {
+        let section = capped("busy_rooms", async { vec![scenarios::busy_rooms::run(&ctx).await] }).await;
+        report.sections.extend(section);
     }
     if wants("throughput") {
         let section = capped("throughput", async { vec![scenarios::throughput::run(&ctx).await] }).await;

@@ -4,6 +4,7 @@
 use ruma::{RoomId, UserId};
 
 use super::{Accounts, AccountsError, Requester};
+use crate::streams::Recipients;
 
 /// Types the server manages itself; clients may not write them here.
 const SERVER_MANAGED: [&str; 2] = ["m.fully_read", "m.push_rules"];
@@ -49,8 +50,7 @@ impl Accounts {
             .map_err(|e| AccountsError::Internal(e.to_string()))?;
         let store = &self.stores().account_data;
         store.put_account_data(user_id, room_id, event_type, &text, reservation.position()).await?;
-        reservation.complete();
-        self.inner.notifier.wake([user_id]);
+        reservation.complete_and_wake(Recipients::user(user_id.to_owned()));
         Ok(())
     }
 

@@ -95,8 +95,6 @@ struct Inner {
     auth: AuthConfig,
     hasher: PasswordHasher,
     account_data_stream: Watermark,
-    /// Wakes the user's long-polling syncs when their account data changes.
-    notifier: std::sync::Arc<crate::streams::Notifier>,
     last_seen: activity::LastSeen,
     /// Deletes what hangs off deleted devices (E2EE keys, to-device queues).
     device_removal: Arc<dyn DeviceRemoval>,
@@ -110,7 +108,6 @@ impl Accounts {
         registration: RegistrationConfig,
         auth: AuthConfig,
         account_data_stream: Watermark,
-        notifier: std::sync::Arc<crate::streams::Notifier>,
         device_removal: Arc<dyn DeviceRemoval>,
     ) -> Result<Self, AccountsError> {
         let hasher = PasswordHasher::new(&auth).map_err(|e| AccountsError::Internal(e.to_string()))?;
@@ -122,7 +119,6 @@ impl Accounts {
                 auth,
                 hasher,
                 account_data_stream,
-                notifier,
                 last_seen: activity::LastSeen::default(),
                 device_removal,
                 tokens: token_cache::TokenCache::default(),

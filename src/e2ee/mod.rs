@@ -22,7 +22,7 @@ use ruma::{DeviceId, OwnedServerName, OwnedUserId, UserId};
 
 use crate::rooms::{Rooms, RoomsError};
 use crate::storage::{self, Position, Stores, StreamId};
-use crate::streams::{Notifier, Watermark};
+use crate::streams::{Recipients, Watermark};
 
 /// Why an E2EE operation did not happen (the errcode is chosen in the API layer).
 #[derive(Debug, thiserror::Error)]
@@ -67,7 +67,6 @@ struct Inner {
     stores: Stores,
     rooms: Rooms,
     server_name: OwnedServerName,
-    notifier: Arc<Notifier>,
     to_device_stream: Watermark,
     device_lists_stream: Watermark,
     /// What recent syncs learned about each device (queue empty, key counts).
@@ -79,7 +78,6 @@ impl E2ee {
         stores: Stores,
         rooms: Rooms,
         server_name: OwnedServerName,
-        notifier: Arc<Notifier>,
         to_device_stream: Watermark,
         device_lists_stream: Watermark,
     ) -> Self {
@@ -88,7 +86,6 @@ impl E2ee {
                 stores,
                 rooms,
                 server_name,
-                notifier,
                 to_device_stream,
                 device_lists_stream,
                 sync_memo: sync_memo::SyncMemo::default(),
@@ -134,11 +131,12 @@ impl E2ee {
     /// Records that `user_id`'s devices or keys changed and wakes everyone who shares a
     /// room with them, so their clients refresh the user's keys.
     pub async fn announce_device_change(&self, user_id: &UserId) -> Result<(), E2eeError> {
+        // Looked up first, so no reservation is held (and the stream held back) meanwhile;
+        // someone who joins a shared room after this learns of the keys through the join.
+        let users = self.users_sharing_a_room(user_id).await?;
         let reservation = self.reserve(StreamId::DeviceLists).await?;
         self.stores().device_lists.record_device_list_change(user_id, reservation.position()).await?;
-        reservation.complete();
-        let users = self.users_sharing_a_room(user_id).await?;
-        self.inner.notifier.wake(users.iter().map(|user| user.as_ref()));
+        reservation.complete_and_wake(Recipients::set(users));
         Ok(())
     }
 

@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use super::{E2ee, E2eeError};
 use crate::accounts::Requester;
 use crate::storage::{Position, StreamId, ToDeviceMessage, ToDeviceTxn};
+use crate::streams::Recipients;
 
 /// Most messages one device's queue holds; older ones are dropped past it.
 pub const TO_DEVICE_QUEUE_CAP: u64 = 1000;
@@ -88,12 +89,14 @@ impl E2ee {
             .to_device
             .queue_to_device(&txn, reservation.position(), &queued, TO_DEVICE_QUEUE_CAP)
             .await?;
-        reservation.complete();
+        if outcome.queued {
+            let recipients = queued.iter().map(|message| message.recipient.clone()).collect();
+            reservation.complete_and_wake(Recipients::set(recipients));
+        } else {
+            reservation.complete();
+        }
         for (user_id, device_id, dropped) in &outcome.dropped {
             tracing::warn!(%user_id, %device_id, dropped, "to-device queue full: oldest messages dropped");
-        }
-        if outcome.queued {
-            self.inner.notifier.wake(queued.iter().map(|message| message.recipient.as_ref()));
         }
         Ok(())
     }

@@ -16,6 +16,7 @@ use crate::storage::{
     EventStatus, MembershipRecord, NewEvent, NewStateGroup, PersistBatch, StateGroupId, StateMap, StreamId,
     TxnKey,
 };
+use crate::streams::Recipients;
 
 /// Most prev_events one event names (the spec's cap for the federation is 20).
 const MAX_PREV_EVENTS: usize = 10;
@@ -225,7 +226,8 @@ impl Rooms {
         Ok((state_after, new_state))
     }
 
-    /// Reserves the stream position, writes the batch, publishes, and wakes members.
+    /// Reserves the stream position, writes the batch, publishes, and wakes members
+    /// (once the position is published).
     pub(super) async fn finish_batch(
         &self,
         room_id: &RoomId,
@@ -281,14 +283,18 @@ impl Rooms {
         self.note_latest(room_id, position);
         // Sync feeds learn of the event before its position is published, so a sync
         // that sees the position also finds the room in its feed.
-        let recipients = self.recipients(room_id, pdu, membership.as_deref()).await;
-        if let Ok((members, extra)) = &recipients {
-            let users = members.iter().map(|u| u.as_ref()).chain(extra.as_deref());
-            self.inner.changes.record(users, room_id, position, extra.as_deref());
-        }
-        reservation.complete();
-        let (members, extra) = recipients?;
-        self.inner.notifier.wake(members.iter().map(|u| u.as_ref()).chain(extra.as_deref()));
+        let (members, extra) = match self.recipients(room_id, pdu, membership.as_deref()).await {
+            Ok(recipients) => recipients,
+            Err(error) => {
+                reservation.complete();
+                return Err(error);
+            }
+        };
+        let users = members.iter().map(|u| u.as_ref()).chain(extra.as_deref());
+        self.inner.changes.record(users, room_id, position, extra.as_deref());
+        // The members are woken once the position is published (an earlier event of
+        // another room may still be in flight); the member set is shared, not copied.
+        reservation.complete_and_wake(Recipients::shared(members).and(extra));
         Ok(())
     }
 

@@ -41,7 +41,8 @@ struct Feed {
     /// The feed answers for tokens at or after this position.
     floor: Position,
     by_position: BTreeMap<Position, OwnedRoomId>,
-    by_room: HashMap<OwnedRoomId, Position>,
+    /// Each room's newest change and the one before it (0: none recorded).
+    by_room: HashMap<OwnedRoomId, (Position, Position)>,
     /// The newest change of the user's own membership (in any room) it recorded.
     own_membership: Position,
     last_read: Instant,
@@ -105,7 +106,13 @@ impl RoomChanges {
     }
 
     /// The rooms that changed for `user_id` in `(since, upto]`, or `None` when the
-    /// feed cannot tell (no feed, or `since` is older than what it remembers).
+    /// feed cannot tell (no feed, `since` is older than what it remembers, or a room's
+    /// newest changes are past `upto` and may hide one inside the window).
+    ///
+    /// Appends record before their position is published, so a room's newest entry may
+    /// lie past `upto` while an earlier change of the room lies inside the window: the
+    /// change before the newest one is kept for that, and when it too lies past `upto`
+    /// the feed cannot tell (the full pass answers).
     pub fn changed_since(
         &self,
         user_id: &UserId,
@@ -122,19 +129,30 @@ impl RoomChanges {
             return Some(Vec::new());
         }
         let after = Position(since.0.saturating_add(1));
-        Some(feed.by_position.range(after..=upto).map(|(_, room)| room.clone()).collect())
+        let mut rooms = Vec::new();
+        for (position, room) in feed.by_position.range(after..) {
+            let previous = feed.by_room.get(room).map_or(Position(0), |(_, previous)| *previous);
+            if *position <= upto || (previous > since && previous <= upto) {
+                rooms.push(room.clone());
+            } else if previous > upto {
+                return None;
+            }
+        }
+        Some(rooms)
     }
 }
 
 impl Feed {
     fn record(&mut self, room_id: &RoomId, position: Position) {
-        if let Some(previous) = self.by_room.get(room_id).copied() {
-            if previous >= position {
+        let mut before = Position(0);
+        if let Some((newest, _)) = self.by_room.get(room_id).copied() {
+            if newest >= position {
                 return;
             }
-            self.by_position.remove(&previous);
+            self.by_position.remove(&newest);
+            before = newest;
         }
-        self.by_room.insert(room_id.to_owned(), position);
+        self.by_room.insert(room_id.to_owned(), (position, before));
         self.by_position.insert(position, room_id.to_owned());
         if self.by_room.len() > MAX_ROOMS_PER_FEED
             && let Some((oldest, room)) = self.by_position.pop_first()
@@ -173,9 +191,27 @@ mod tests {
             Some(vec![room("b"), room("a")])
         );
         assert_eq!(changes.changed_since(&alice, Position(7), Position(10)), Some(vec![room("a")]));
-        assert_eq!(changes.changed_since(&alice, Position(5), Position(7)), Some(vec![room("b")]));
+        // "a" changed at 6 too, though its entry moved on to 8, past the window.
+        assert_eq!(changes.changed_since(&alice, Position(5), Position(7)), Some(vec![room("b"), room("a")]));
         assert_eq!(changes.changed_since(&alice, Position(8), Position(10)), Some(vec![]));
         assert_eq!(changes.changed_since(&bob, Position(8), Position(10)), None, "bob never synced");
+    }
+
+    #[test]
+    fn a_room_is_not_hidden_by_its_newer_unpublished_events() {
+        let changes = RoomChanges::default();
+        let alice = user("alice");
+        changes.track(&alice);
+        // 10 is published; 12 (same room) is written but waits for 11 (another room).
+        changes.record([alice.as_ref()], &room("a"), Position(10), None);
+        changes.record([alice.as_ref()], &room("a"), Position(12), None);
+        assert_eq!(changes.changed_since(&alice, Position(9), Position(10)), Some(vec![room("a")]));
+        assert_eq!(changes.changed_since(&alice, Position(10), Position(11)), Some(vec![]));
+        // Two unpublished changes: the one at 10 could be hidden, so the feed cannot tell.
+        changes.record([alice.as_ref()], &room("a"), Position(14), None);
+        assert_eq!(changes.changed_since(&alice, Position(9), Position(11)), None);
+        assert_eq!(changes.changed_since(&alice, Position(12), Position(13)), Some(vec![]));
+        assert_eq!(changes.changed_since(&alice, Position(9), Position(14)), Some(vec![room("a")]));
     }
 
     #[test]

@@ -31,7 +31,7 @@ use ruma::OwnedServerName;
 use stoa_federation::{RoomVersion, ServerSigningKey};
 
 use crate::storage::{self, Stores};
-use crate::streams::{Notifier, Watermark};
+use crate::streams::Watermark;
 
 /// Why a room operation did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -79,7 +79,6 @@ struct Inner {
     server_name: OwnedServerName,
     key: Arc<ServerSigningKey>,
     events_stream: Watermark,
-    notifier: Arc<Notifier>,
     queues: queue::RoomQueues,
     members: members::MemberCache,
     changes: changes::RoomChanges,
@@ -99,7 +98,6 @@ impl Rooms {
         server_name: OwnedServerName,
         key: Arc<ServerSigningKey>,
         events_stream: Watermark,
-        notifier: Arc<Notifier>,
         default_version: RoomVersion,
     ) -> Self {
         Rooms {
@@ -108,7 +106,6 @@ impl Rooms {
                 server_name,
                 key,
                 events_stream,
-                notifier,
                 queues: queue::RoomQueues::default(),
                 members: members::MemberCache::default(),
                 changes: changes::RoomChanges::default(),

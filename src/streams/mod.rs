@@ -5,5 +5,5 @@
 pub mod notifier;
 pub mod watermark;
 
-pub use notifier::{Listener, Notifier};
+pub use notifier::{Listener, Notifier, Recipients};
 pub use watermark::{Reservation, Watermark};

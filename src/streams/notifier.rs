@@ -1,9 +1,11 @@
 //! Wakes the long-polling requests of exactly the users a change concerns.
 //!
 //! A waiter registers interest *before* it compares positions (see [`Notifier::listen`]),
-//! so a change that lands between the comparison and the wait is never missed.
+//! so a change that lands between the comparison and the wait is never missed. Only a
+//! stream's [`Watermark`](super::Watermark) wakes, and only once the change's position
+//! is published, so a woken waiter always finds the change.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
@@ -22,6 +24,45 @@ pub struct Listener {
     receiver: watch::Receiver<u64>,
     /// Keeps the user's entry alive while this listener exists.
     _sender: Arc<watch::Sender<u64>>,
+}
+
+/// The users one write concerns, woken together once its position is published. A
+/// room's member set is shared with its cache (an `Arc`), never copied per write.
+#[derive(Debug, Clone, Default)]
+pub struct Recipients {
+    shared: Option<Arc<BTreeSet<OwnedUserId>>>,
+    also: Option<OwnedUserId>,
+}
+
+impl Recipients {
+    /// Everyone in a shared set (e.g. a room's joined members).
+    pub fn shared(users: Arc<BTreeSet<OwnedUserId>>) -> Self {
+        Recipients { shared: Some(users), also: None }
+    }
+
+    /// Everyone in `users`.
+    pub fn set(users: BTreeSet<OwnedUserId>) -> Self {
+        Recipients::shared(Arc::new(users))
+    }
+
+    /// One user.
+    pub fn user(user: OwnedUserId) -> Self {
+        Recipients { shared: None, also: Some(user) }
+    }
+
+    /// These recipients and `user` (e.g. the target of a membership change).
+    pub fn and(mut self, user: Option<OwnedUserId>) -> Self {
+        if user.is_some() {
+            self.also = user;
+        }
+        self
+    }
+
+    /// Every recipient (one may appear twice; waking twice is harmless).
+    pub fn iter(&self) -> impl Iterator<Item = &UserId> {
+        let shared = self.shared.iter().flat_map(|users| users.iter().map(|user| user.as_ref()));
+        shared.chain(self.also.as_deref())
+    }
 }
 
 impl Notifier {
@@ -48,10 +89,11 @@ impl Notifier {
         Listener { receiver: sender.subscribe(), _sender: sender }
     }
 
-    /// Wakes every listener of each user in `users` (cost: O(users)).
-    pub fn wake<'a>(&self, users: impl IntoIterator<Item = &'a UserId>) {
+    /// Wakes every listener of each recipient (cost: O(recipients)). Only the
+    /// watermark calls it, once the change is published.
+    pub(super) fn wake(&self, recipients: &Recipients) {
         let registered = self.users.lock().unwrap_or_else(PoisonError::into_inner);
-        for user in users {
+        for user in recipients.iter() {
             if let Some(sender) = registered.get(user).and_then(Weak::upgrade) {
                 sender.send_modify(|changes| *changes = changes.wrapping_add(1));
             }
@@ -63,6 +105,14 @@ impl Listener {
     /// Waits until woken or `timeout` passes; returns whether it was woken.
     pub async fn wait(&mut self, timeout: Duration) -> bool {
         matches!(tokio::time::timeout(timeout, self.receiver.changed()).await, Ok(Ok(())))
+    }
+
+    /// Whether a wake-up arrived since the last check (consumes it), without waiting.
+    #[cfg(test)]
+    pub(super) fn take_wake(&mut self) -> bool {
+        let woken = self.receiver.has_changed().unwrap_or(false);
+        self.receiver.mark_unchanged();
+        woken
     }
 }
 
@@ -79,7 +129,7 @@ mod tests {
         let notifier = Notifier::new();
         let alice = user("alice");
         let mut listener = notifier.listen(&alice);
-        notifier.wake([alice.as_ref()]);
+        notifier.wake(&Recipients::user(alice.clone()));
         assert!(listener.wait(Duration::from_secs(5)).await);
     }
 
@@ -88,7 +138,7 @@ mod tests {
         let notifier = Notifier::new();
         let alice = user("alice");
         let (mut phone, mut laptop) = (notifier.listen(&alice), notifier.listen(&alice));
-        notifier.wake([alice.as_ref()]);
+        notifier.wake(&Recipients::user(alice.clone()));
         assert!(phone.wait(Duration::from_secs(5)).await);
         assert!(laptop.wait(Duration::from_secs(5)).await);
     }
@@ -98,7 +148,7 @@ mod tests {
         let notifier = Notifier::new();
         let (alice, bob) = (user("alice"), user("bob"));
         let mut bobs = notifier.listen(&bob);
-        notifier.wake([alice.as_ref()]);
+        notifier.wake(&Recipients::user(alice.clone()));
         assert!(!bobs.wait(Duration::from_millis(50)).await);
     }
 
@@ -109,7 +159,7 @@ mod tests {
         let mut listener = notifier.listen(&alice);
         let waiter = tokio::spawn(async move { listener.wait(Duration::from_secs(10)).await });
         tokio::time::sleep(Duration::from_millis(20)).await;
-        notifier.wake([alice.as_ref()]);
+        notifier.wake(&Recipients::user(alice.clone()));
         assert!(waiter.await.unwrap());
     }
 }

@@ -42,3 +42,4 @@ mod sync_filters;
 mod sync_incremental;
 mod to_device;
 mod tokens;
+mod wakeups;

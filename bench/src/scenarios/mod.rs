@@ -1,6 +1,7 @@
 //! The scenarios, their sizes (default and `--quick`), and the bounded worker pool
 //! they share. Each scenario returns `Section`s and never panics on a server answer.
 
+pub mod busy_rooms;
 pub mod fanout;
 pub mod history;
 pub mod idle;
@@ -32,6 +33,16 @@ pub struct Plan {
     pub fanout_send_budget: Duration,
     /// How long after the last send deliveries are still awaited.
     pub fanout_grace: Duration,
+    /// Rooms for the busy-rooms scenario (each takes two users of the pool).
+    pub busy_rooms: usize,
+    /// Messages each busy room's sender sends, one per tick, all senders at once.
+    pub busy_rooms_messages: u64,
+    pub busy_rooms_spacing: Duration,
+    /// No busy-room message is sent after this long.
+    pub busy_rooms_send_budget: Duration,
+    /// How long after the last send deliveries are still awaited (longer than the
+    /// long-poll timeout, so a held-back message counts as late, not missing).
+    pub busy_rooms_grace: Duration,
     pub throughput_senders: usize,
     pub throughput_duration: Duration,
     pub sync_room_counts: Vec<usize>,
@@ -60,6 +71,11 @@ impl Plan {
                 fanout_spacing: Duration::from_millis(200),
                 fanout_send_budget: Duration::from_secs(15),
                 fanout_grace: Duration::from_secs(5),
+                busy_rooms: 20,
+                busy_rooms_messages: 20,
+                busy_rooms_spacing: Duration::from_millis(250),
+                busy_rooms_send_budget: Duration::from_secs(15),
+                busy_rooms_grace: Duration::from_secs(25),
                 throughput_senders: 8,
                 throughput_duration: Duration::from_secs(5),
                 sync_room_counts: vec![50],
@@ -82,6 +98,11 @@ impl Plan {
                 fanout_spacing: Duration::from_millis(250),
                 fanout_send_budget: Duration::from_secs(45),
                 fanout_grace: Duration::from_secs(10),
+                busy_rooms: 50,
+                busy_rooms_messages: 100,
+                busy_rooms_spacing: Duration::from_millis(100),
+                busy_rooms_send_budget: Duration::from_secs(30),
+                busy_rooms_grace: Duration::from_secs(25),
                 throughput_senders: 16,
                 throughput_duration: Duration::from_secs(10),
                 sync_room_counts: vec![50, 500],
