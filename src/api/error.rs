@@ -50,10 +50,6 @@ impl ApiError {
     pub fn missing_param(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "M_MISSING_PARAM", message)
     }
-    /// A `/login` body without `type` (Synapse: "Missing JSON keys").
-    pub fn missing_login_type() -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "M_UNKNOWN", "missing JSON keys: type")
-    }
     pub fn guest_access_forbidden() -> Self {
         Self::new(StatusCode::FORBIDDEN, "M_GUEST_ACCESS_FORBIDDEN", "guest accounts may not do this")
     }

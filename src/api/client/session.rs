@@ -44,17 +44,18 @@ impl FromRequest<AppState> for LoginRequest {
     }
 }
 
-/// Refuses an object body without a string `type` as Synapse does (missing: 400
-/// `M_UNKNOWN`; not a string: 400 `M_INVALID_PARAM`). Anything that is not a JSON
-/// object is left to the extractor, which refuses it as usual.
+/// Refuses an object body without a string `type` with 400 `M_BAD_JSON`, as every
+/// other body missing a required field or with a field of the wrong type (Synapse
+/// answers 400 too). Anything that is not a JSON object is left to the extractor,
+/// which refuses it as usual.
 fn check_login_type(body: &[u8]) -> Result<(), ApiError> {
     let Ok(object) = serde_json::from_slice::<Map<String, Value>>(body) else {
         return Ok(());
     };
     match object.get("type") {
         Some(Value::String(_)) => Ok(()),
-        Some(_) => Err(ApiError::invalid_param("Bad parameter: type")),
-        None => Err(ApiError::missing_login_type()),
+        Some(_) => Err(ApiError::bad_json("`type` must be a string")),
+        None => Err(ApiError::bad_json("missing field `type`")),
     }
 }
 
