@@ -39,11 +39,6 @@ impl BodyLimits {
         }
     }
 
-    /// The largest accepted body, in bytes.
-    pub fn max_bytes(&self) -> usize {
-        self.max_bytes
-    }
-
     /// Refuses a body whose declared length is over the limit, before reading it.
     /// A missing length (chunked, or no body) passes: reading enforces the limit.
     pub fn check_declared(&self, headers: &HeaderMap) -> Result<(), ApiError> {

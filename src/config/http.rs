@@ -15,12 +15,13 @@ pub struct HttpConfig {
     /// Largest accepted request body in bytes; larger bodies get 413 `M_TOO_LARGE`
     /// (refused by `Content-Length` before any of it is read).
     pub max_body_bytes: usize,
-    /// How many bodies over 64 KiB may be read at once, server-wide; a request over
-    /// the cap waits up to a second for a turn, then gets 429 `M_LIMIT_EXCEEDED`.
+    /// How many bodies over 64 KiB (or of unknown length) may be read at once,
+    /// server-wide (at least 1); a request over the cap waits up to a second for a
+    /// turn, then gets 429 `M_LIMIT_EXCEEDED`.
     /// No endpoint takes big uploads yet (media will stream its bodies instead).
     pub max_concurrent_large_bodies: usize,
     /// A request body must arrive whole within this many seconds of the handler
-    /// asking for it; a body that trickles is cut with 408.
+    /// asking for it (at least 1); a body that trickles is cut with 408.
     pub body_read_timeout_secs: u64,
     /// Requests running longer than this are cut off (long-poll waits are bounded below it).
     pub request_timeout_secs: u64,

@@ -63,7 +63,7 @@ impl RequestLine {
                     return None;
                 }
                 b'\r' => {}
-                _ if byte >= 0x80 || (byte < 0x20 && byte != b'\t') || byte == 0x7f => {
+                _ if !(0x20..0x7f).contains(&byte) => {
                     return Some(LineProblem::BadByte);
                 }
                 _ => {
