@@ -202,7 +202,7 @@ impl Rooms {
             }
             let pdu = super::append::parse_stored(&stored, version)?;
             if check.can_see(&pdu, stored.position).await? {
-                events.push(self.client_event_full(&stored, &pdu, version).await?);
+                events.push(self.served_event(&mut check, &stored, &pdu, version, None).await?);
             }
         }
         Ok(events)
