@@ -49,7 +49,7 @@ impl Rooms {
                 edge = stored.position.unwrap_or(edge);
                 let Some(pdu) = super::append::readable(stored, version) else { continue };
                 if check.can_see(&pdu, stored.position).await? {
-                    events.push(self.client_event_full(stored, &pdu, version).await?);
+                    events.push(self.served_event(&mut check, stored, &pdu, version, None).await?);
                 }
             }
             sides.push((events, edge));

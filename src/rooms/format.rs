@@ -3,9 +3,11 @@
 use serde_json::{Map, Value, json};
 use stoa_federation::RoomVersion;
 
+use super::visibility::VisibilityCheck;
+use super::{Rooms, RoomsError};
 use crate::accounts::now_ms;
 use crate::events::Pdu;
-use crate::storage::StoredEvent;
+use crate::storage::{StateGroupId, StoredEvent};
 
 /// The client-format JSON of a stored event (redacted if a redaction applies).
 pub fn client_event(stored: &StoredEvent, pdu: &Pdu, version: RoomVersion) -> Value {
@@ -20,6 +22,13 @@ pub fn client_event(stored: &StoredEvent, pdu: &Pdu, version: RoomVersion) -> Va
             event.insert(key.to_owned(), value.clone());
         }
     }
+    // From room version 11 `redacts` lives in the content; clients (matrix-js-sdk among
+    // them) read it at the top level too, so it is served in both places.
+    if pdu.kind() == "m.room.redaction"
+        && let Some(redacts) = pdu.redacts()
+    {
+        event.insert("redacts".to_owned(), json!(redacts));
+    }
     // Room version 12 create events have no room_id in the PDU; clients always get one.
     event.insert("room_id".to_owned(), json!(pdu.room_id()));
     event.insert("event_id".to_owned(), json!(pdu.event_id()));
@@ -31,6 +40,30 @@ pub fn client_event(stored: &StoredEvent, pdu: &Pdu, version: RoomVersion) -> Va
     }
     event.insert("unsigned".to_owned(), Value::Object(unsigned));
     Value::Object(event)
+}
+
+/// Adds `unsigned.membership`: the requester's membership at the event (spec v1.11).
+pub fn set_membership(event: &mut Value, membership: String) {
+    if let Some(unsigned) = event.get_mut("unsigned").and_then(Value::as_object_mut) {
+        unsigned.insert("membership".to_owned(), Value::String(membership));
+    }
+}
+
+impl Rooms {
+    /// An event as served to the requester whose visibility `check` holds: the client
+    /// format with the redaction and the requester's membership at the event.
+    pub async fn served_event(
+        &self,
+        check: &mut VisibilityCheck<'_>,
+        stored: &StoredEvent,
+        pdu: &Pdu,
+        version: RoomVersion,
+        groups: Option<(StateGroupId, StateGroupId)>,
+    ) -> Result<Value, RoomsError> {
+        let mut event = self.client_event_full(stored, pdu, version).await?;
+        set_membership(&mut event, check.membership_at(pdu, groups).await?);
+        Ok(event)
+    }
 }
 
 /// The federation format of a stored event (`event_format: federation` filters): the PDU

@@ -136,7 +136,9 @@ impl Rooms {
         event_id: &EventId,
     ) -> Result<Value, RoomsError> {
         let (stored, pdu) = self.check_event_visible(room_id, user_id, event_id).await?;
-        let mut event = [self.client_event_full(&stored, &pdu, self.room_version(room_id).await?).await?];
+        let mut check = VisibilityCheck::new(self, room_id, user_id).await?;
+        let version = self.room_version(room_id).await?;
+        let mut event = [self.served_event(&mut check, &stored, &pdu, version, None).await?];
         self.add_bundles(room_id, user_id, &mut event).await?;
         let [event] = event;
         Ok(event)
@@ -199,7 +201,7 @@ impl Rooms {
             last = Some(position);
             let Some(pdu) = super::append::readable(stored, version) else { continue };
             if check.can_see(&pdu, stored.position).await? {
-                chunk.push(self.client_event_full(stored, &pdu, version).await?);
+                chunk.push(self.served_event(&mut check, stored, &pdu, version, None).await?);
             }
         }
         self.add_bundles(room_id, user_id, &mut chunk).await?;

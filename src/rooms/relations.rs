@@ -308,7 +308,7 @@ impl Rooms {
             }
             let Some(pdu) = super::append::readable(&stored, version) else { continue };
             if check.can_see(&pdu, stored.position).await? {
-                events.push(self.client_event_full(&stored, &pdu, version).await?);
+                events.push(self.served_event(&mut check, &stored, &pdu, version, None).await?);
             }
         }
         Ok(events)

@@ -19,6 +19,9 @@ pub struct VisibilityCheck<'a> {
     /// before it are `shared` history they may read.
     joined_until: Option<Position>,
     groups: HashMap<StateGroupId, GroupFacts>,
+    /// The state groups of the event checked last, which is usually the one whose
+    /// membership is asked next.
+    last_groups: Option<(OwnedEventId, (StateGroupId, StateGroupId))>,
 }
 
 #[derive(Clone)]
@@ -30,7 +33,7 @@ struct GroupFacts {
 impl<'a> VisibilityCheck<'a> {
     pub async fn new(rooms: &'a Rooms, room_id: &RoomId, user_id: &'a UserId) -> Result<Self, RoomsError> {
         let joined_until = joined_until(rooms, room_id, user_id).await?;
-        Ok(VisibilityCheck { rooms, user_id, joined_until, groups: HashMap::new() })
+        Ok(VisibilityCheck { rooms, user_id, joined_until, groups: HashMap::new(), last_groups: None })
     }
 
     /// Whether the user may see `pdu`, which sits at `position` in the stream.
@@ -46,12 +49,8 @@ impl<'a> VisibilityCheck<'a> {
         position: Option<Position>,
         groups: Option<(StateGroupId, StateGroupId)>,
     ) -> Result<bool, RoomsError> {
-        let (event_id, sender, state_key) = (pdu.event_id(), pdu.sender(), pdu.state_key());
-        let groups = match groups {
-            Some(groups) => Some(groups),
-            None => self.rooms.stores().rooms.event_state_groups(event_id).await?,
-        };
-        let Some((before, after)) = groups else {
+        let (sender, state_key) = (pdu.sender(), pdu.state_key());
+        let Some((before, after)) = self.groups_of(pdu, groups).await? else {
             return Ok(false);
         };
         // One's own membership changes are always visible to oneself.
@@ -68,6 +67,48 @@ impl<'a> VisibilityCheck<'a> {
             "invited" => membership.as_deref() == Some("invite"),
             _ => false,
         })
+    }
+
+    /// The user's membership at `pdu` (in the state after it), `leave` when they had
+    /// none: `unsigned.membership`. Costs nothing more for an event just checked.
+    pub async fn membership_at(
+        &mut self,
+        pdu: &Pdu,
+        groups: Option<(StateGroupId, StateGroupId)>,
+    ) -> Result<String, RoomsError> {
+        if pdu.state_key() == Some(self.user_id.as_str())
+            && let Some(membership) = super::append::membership_of(pdu)
+        {
+            return Ok(membership);
+        }
+        // The auth rules let only joined members send anything else.
+        if pdu.sender() == self.user_id {
+            return Ok("join".to_owned());
+        }
+        let Some((_, after)) = self.groups_of(pdu, groups).await? else {
+            return Ok("leave".to_owned());
+        };
+        Ok(self.facts(after).await?.membership.unwrap_or_else(|| "leave".to_owned()))
+    }
+
+    /// The state groups (before, after) of an event: given, just looked up, or read.
+    async fn groups_of(
+        &mut self,
+        pdu: &Pdu,
+        groups: Option<(StateGroupId, StateGroupId)>,
+    ) -> Result<Option<(StateGroupId, StateGroupId)>, RoomsError> {
+        if groups.is_some() {
+            return Ok(groups);
+        }
+        let event_id = pdu.event_id();
+        if let Some((id, groups)) = &self.last_groups
+            && id == event_id
+        {
+            return Ok(Some(*groups));
+        }
+        let groups = self.rooms.stores().rooms.event_state_groups(event_id).await?;
+        self.last_groups = groups.map(|groups| (event_id.to_owned(), groups));
+        Ok(groups)
     }
 
     async fn facts(&mut self, group: StateGroupId) -> Result<GroupFacts, RoomsError> {

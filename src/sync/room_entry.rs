@@ -229,7 +229,7 @@ impl SyncEngine {
         let event = if filter.federation_format {
             crate::rooms::format::federation_event(stored, pdu, scan.version)
         } else {
-            self.rooms().client_event_full(stored, pdu, scan.version).await?
+            self.rooms().served_event(&mut scan.check, stored, pdu, scan.version, groups).await?
         };
         if !scan.room_allowed || !filter.timeline.matches(&event) {
             timeline.dropped_state |= is_state;

@@ -37,6 +37,7 @@ mod remembered;
 mod room_events;
 mod room_extras;
 mod rooms;
+mod served_events;
 mod sync;
 mod sync_filters;
 mod sync_incremental;
