@@ -436,3 +436,7 @@ pub(super) fn build_error(error: crate::events::BuildError) -> RoomsError {
         other => RoomsError::BadJson(other.to_string()),
     }
 }
+
+#[cfg(test)]
+#[path = "recovery_tests.rs"]
+mod recovery_tests;
