@@ -148,6 +148,34 @@ async fn room_with_bob(rooms: &Rooms) -> OwnedRoomId {
     room_id
 }
 
+/// The event IDs of the room's timeline in an initial `/sync` of `user_id`.
+async fn sync_timeline(
+    stores: &crate::storage::Stores,
+    rooms: &Rooms,
+    user_id: &UserId,
+    room_id: &RoomId,
+) -> Vec<String> {
+    let position = stores.streams.max_reserved_position(StreamId::AccountData).await.unwrap();
+    let engine = crate::sync::engine::SyncEngine::new(
+        rooms.clone(),
+        stores.account_data.clone(),
+        Watermark::new(position),
+        Notifier::new(),
+    );
+    let filter = json!({ "room": { "timeline": { "limit": 50 } } });
+    let request = crate::sync::engine::SyncRequest {
+        user_id: user_id.to_owned(),
+        device_id: "DEV".into(),
+        since: None,
+        timeout: std::time::Duration::ZERO,
+        full_state: false,
+        filter: crate::sync::sync_filter::SyncFilter::from_json(&filter).unwrap(),
+    };
+    let body = engine.sync(&request).await.unwrap();
+    let events = body["rooms"]["join"][room_id.as_str()]["timeline"]["events"].as_array().cloned();
+    events.unwrap_or_default().iter().filter_map(|e| e["event_id"].as_str().map(str::to_owned)).collect()
+}
+
 fn txn(name: &str) -> TxnKey {
     TxnKey { user_id: user("alice"), device_id: "DEV".into(), txn_id: name.to_owned() }
 }
@@ -174,7 +202,9 @@ async fn stored_events_beyond_the_limit_are_served_redacted_and_the_room_goes_on
             persist_unchecked(&rooms, &room_id, &bob, ("m.room.member", member_key), member).await;
         let corrupt = OwnedEventId::try_from(format!("${}", "A".repeat(43))).unwrap();
         let text = "{\"type\":\"m.room.message\",\"content\":{".to_owned();
-        write_raw(&rooms, &room_id, ("m.room.message", None), &corrupt, text, None).await;
+        write_raw(&rooms, &room_id, ("m.room.message", None), &corrupt, text.clone(), None).await;
+        let topic = OwnedEventId::try_from(format!("${}", "B".repeat(43))).unwrap();
+        write_raw(&rooms, &room_id, ("m.room.topic", Some("")), &topic, text, None).await;
         (deep_message, deep_member, corrupt, room_id)
     };
     // A fresh service: nothing of the above is cached, every read goes to the store.
@@ -193,8 +223,18 @@ async fn stored_events_beyond_the_limit_are_served_redacted_and_the_room_goes_on
     assert_eq!(context.event["event_id"], deep_message.as_str());
     let members = rooms.member_events(&room_id, &alice, None, None, None).await.unwrap();
     assert_eq!(members.len(), 2, "{members:?}");
-    rooms.state_events(&room_id, &bob).await.unwrap();
+    let state = rooms.state_events(&room_id, &bob).await.unwrap();
+    assert!(state.iter().all(|event| event["type"] != "m.room.topic"), "the corrupt topic was served");
+    assert!(matches!(
+        rooms.state_event(&room_id, &bob, "m.room.topic", "").await,
+        Err(RoomsError::UnknownEvent)
+    ));
     rooms.state_at(&room_id, StatePoint::Current).await.unwrap();
+    for member in [&alice, &bob] {
+        let timeline = sync_timeline(&stores, &rooms, member, &room_id).await;
+        assert!(timeline.contains(&deep_message.to_string()), "{member}: {timeline:?}");
+        assert!(!timeline.contains(&corrupt.to_string()), "{member}: {timeline:?}");
+    }
 
     // The room grows past them: on the corrupt tip, by the deep member, and bob leaves.
     let after =
