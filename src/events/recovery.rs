@@ -95,3 +95,7 @@ fn split(json: &str) -> Result<BTreeMap<String, Box<RawValue>>, PduError> {
 fn malformed(why: String) -> PduError {
     PduError::NotCanonical(CanonicalJsonError::MalformedJson(why))
 }
+
+#[cfg(test)]
+#[path = "recovery_tests.rs"]
+mod tests;

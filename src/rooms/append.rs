@@ -360,7 +360,7 @@ impl Rooms {
         let stored = self.stores().rooms.get_event(event_id).await?.ok_or(RoomsError::UnknownEvent)?;
         let version = self.room_version(&stored.room_id).await?;
         Pdu::from_stored(&stored.json, &stored.event_id, version)
-            .map_err(|e| RoomsError::Internal(e.to_string()))
+            .map_err(|e| RoomsError::Internal(format!("stored event {event_id} cannot be read: {e}")))
     }
 
     /// A stored event, parsed; `None` when it is missing or cannot be read back (logged
@@ -442,3 +442,7 @@ pub(super) fn build_error(error: crate::events::BuildError) -> RoomsError {
         other => RoomsError::BadJson(other.to_string()),
     }
 }
+
+#[cfg(test)]
+#[path = "recovery_tests.rs"]
+mod recovery_tests;

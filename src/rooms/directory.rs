@@ -186,7 +186,9 @@ impl Rooms {
         let mut join_rule = "public".to_owned();
         for (id, (kind, key)) in wanted {
             let Some(id) = id else { continue };
-            let Some(value) = content(&self.load_pdu(&id).await?).get(&key).cloned() else { continue };
+            // An unreadable state event (logged) leaves its field out of the summary.
+            let Some(pdu) = self.load_readable(&id).await? else { continue };
+            let Some(value) = content(&pdu).get(&key).cloned() else { continue };
             match kind.as_str() {
                 "m.room.name" => summary.insert("name".to_owned(), value),
                 "m.room.topic" => summary.insert("topic".to_owned(), value),

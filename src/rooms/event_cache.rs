@@ -52,14 +52,16 @@ impl Generations {
 }
 
 impl Rooms {
-    /// A stored event, parsed, from the cache when it was read recently.
-    pub async fn cached_pdu(&self, event_id: &EventId) -> Result<Arc<Pdu>, RoomsError> {
+    /// A stored event, parsed, from the cache when it was read recently; `None` when it
+    /// is missing or cannot be read back (logged): readers treat it as absent.
+    pub async fn cached_readable(&self, event_id: &EventId) -> Result<Option<Arc<Pdu>>, RoomsError> {
         if let Some(pdu) = self.inner.event_cache.get(event_id) {
-            return Ok(pdu);
+            return Ok(Some(pdu));
         }
-        let pdu = Arc::new(self.load_pdu(event_id).await?);
+        let Some(pdu) = self.load_readable(event_id).await? else { return Ok(None) };
+        let pdu = Arc::new(pdu);
         self.inner.event_cache.insert(pdu.clone());
-        Ok(pdu)
+        Ok(Some(pdu))
     }
 }
 

@@ -91,3 +91,7 @@ pub fn stripped_state(pdu: &Pdu) -> Value {
         "content": content,
     })
 }
+
+#[cfg(test)]
+#[path = "readback_tests.rs"]
+mod readback_tests;

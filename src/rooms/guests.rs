@@ -51,7 +51,8 @@ impl Rooms {
         else {
             return Ok(false);
         };
-        let content = super::append::content(&self.load_pdu(&id).await?);
+        let Some(pdu) = self.load_readable(&id).await? else { return Ok(false) };
+        let content = super::append::content(&pdu);
         Ok(content.get("guest_access").and_then(Value::as_str) == Some("can_join"))
     }
 }

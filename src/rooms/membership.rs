@@ -153,7 +153,9 @@ impl Rooms {
         else {
             return Ok(None);
         };
-        let pdu = self.cached_pdu(&event_id).await?;
-        Ok(super::append::membership_of(&pdu))
+        // An unreadable member event counts as no membership (logged), so `/forget`
+        // and the read paths still answer.
+        let pdu = self.cached_readable(&event_id).await?;
+        Ok(pdu.and_then(|pdu| super::append::membership_of(&pdu)))
     }
 }

@@ -146,7 +146,9 @@ async fn joined_until(
     let Some(event_id) = store.current_state_event(room_id, "m.room.member", user_id.as_str()).await? else {
         return Ok(None);
     };
-    match super::append::membership_of(&*rooms.cached_pdu(&event_id).await?).as_deref() {
+    // A member event that cannot be read counts as none: nothing is shown through it.
+    let pdu = rooms.cached_readable(&event_id).await?;
+    match pdu.and_then(|pdu| super::append::membership_of(&pdu)).as_deref() {
         Some("join") => Ok(Some(Position(u64::MAX))),
         Some("leave" | "ban") => {
             let Some(stored) = store.get_event(&event_id).await? else { return Ok(None) };
@@ -171,7 +173,8 @@ pub(super) async fn state_content(
     let Some(id) = state.get(&(event_type.to_owned(), state_key.to_owned())) else {
         return Ok(None);
     };
-    Ok(Some(super::append::content(&*rooms.cached_pdu(id).await?)))
+    // An unreadable state event counts as absent (logged), rather than failing the read.
+    Ok(rooms.cached_readable(id).await?.map(|pdu| super::append::content(&pdu)))
 }
 
 impl Rooms {
@@ -185,7 +188,7 @@ impl Rooms {
         let member_event: Option<OwnedEventId> =
             rooms.current_state_event(room_id, "m.room.member", user_id.as_str()).await?;
         let membership = match &member_event {
-            Some(id) => super::append::membership_of(&self.load_pdu(id).await?),
+            Some(id) => self.load_readable(id).await?.and_then(|pdu| super::append::membership_of(&pdu)),
             None => None,
         };
         match (membership.as_deref(), member_event) {
