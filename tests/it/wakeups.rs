@@ -1,7 +1,8 @@
 //! No lost wake-ups: with many writers at once on a stream, every long-polling `/sync`
 //! answers as soon as the change that concerns it is published, never only when its
 //! timeout runs out — for room events (one sender and one receiver per room, all
-//! sending at the same moment) and for account data (many idle long-polls per user).
+//! sending at the same moment), account data and to-device messages (many idle
+//! long-polls per user).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,7 +11,7 @@ use futures_util::future::join_all;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use crate::harness::{Backend, Server, V3, bodies, enc, room_events};
+use crate::harness::{Backend, Server, Session, V3, bodies, enc, room_events};
 
 /// Rooms, each with its own sender and receiver.
 const ROOMS: usize = 20;
@@ -111,13 +112,53 @@ async fn concurrent_senders_in_many_rooms_reach_every_receiver_promptly(b: Backe
     }
 }
 
-/// Forty users with three idle long-polls each; in every round each user changes its
-/// account data, all at once. Every long-poll must answer with its user's change within
+/// A change made for one user, that wakes that user's long-polls.
+#[derive(Clone, Copy)]
+enum Change {
+    /// The user's own global account data.
+    AccountData,
+    /// A to-device message from the next user to the user's device.
+    ToDevice,
+}
+
+impl Change {
+    /// Makes the change of `round` for `users[index]`.
+    async fn make(self, s: &Server, users: &[(Session, String)], index: usize, round: usize) {
+        let (user, _) = &users[index];
+        let resp = match self {
+            Change::AccountData => {
+                let path = format!("{V3}/user/{}/account_data/org.example.round", enc(&user.user_id));
+                s.put(&path, Some(&user.access_token), json!({ "round": round })).await
+            }
+            Change::ToDevice => {
+                let (sender, _) = &users[(index + 1) % users.len()];
+                let path = format!("{V3}/sendToDevice/org.example.round/round{round}");
+                let messages =
+                    json!({ "messages": { &user.user_id: { &user.device_id: { "round": round } } } });
+                s.put(&path, Some(&sender.access_token), messages).await
+            }
+        };
+        assert_eq!(resp.ok(), &json!({}));
+    }
+
+    /// Whether `sync` carries the change of `round`.
+    fn seen_in(self, sync: &Value, round: usize) -> bool {
+        let events = match self {
+            Change::AccountData => &sync["account_data"]["events"],
+            Change::ToDevice => &sync["to_device"]["events"],
+        };
+        let events = events.as_array().map(Vec::as_slice).unwrap_or_default();
+        events.iter().any(|e| e["type"] == "org.example.round" && e["content"]["round"] == round)
+    }
+}
+
+/// Forty users with three idle long-polls each; in every round each user's `change` is
+/// made, all at once. Every long-poll must answer with its user's change within
 /// [`PROMPT`].
-async fn account_data_changes_wake_every_idle_long_poll_promptly(b: Backend) {
+async fn changes_wake_every_idle_long_poll_promptly(b: Backend, change: Change) {
     const USERS: usize = 40;
     const POLLS_PER_USER: usize = 3;
-    const ACCOUNT_ROUNDS: usize = 4;
+    const CHANGE_ROUNDS: usize = 4;
     let s = Arc::new(Server::start_default(b).await);
     let mut users = Vec::new();
     for i in 0..USERS {
@@ -125,7 +166,7 @@ async fn account_data_changes_wake_every_idle_long_poll_promptly(b: Backend) {
         let since = next_batch(&s.sync(&user.access_token, None, "timeout=0").await);
         users.push((user, since));
     }
-    for round in 0..ACCOUNT_ROUNDS {
+    for round in 0..CHANGE_ROUNDS {
         let mut polls = tokio::task::JoinSet::new();
         for (index, (user, since)) in users.iter().enumerate() {
             for _ in 0..POLLS_PER_USER {
@@ -137,21 +178,12 @@ async fn account_data_changes_wake_every_idle_long_poll_promptly(b: Backend) {
             }
         }
         let started = Instant::now();
-        let puts = users.iter().map(|(user, _)| {
-            let path = format!("{V3}/user/{}/account_data/org.example.round", enc(&user.user_id));
-            let s = &s;
-            async move { s.put(&path, Some(&user.access_token), json!({ "round": round })).await }
-        });
-        for resp in join_all(puts).await {
-            assert_eq!(resp.ok(), &json!({}));
-        }
+        join_all((0..USERS).map(|index| change.make(&s, &users, index, round))).await;
         let mut late = Vec::new();
         let mut answered = 0;
         while let Some(done) = polls.join_next().await {
             let (index, at, sync) = done.expect("long-poll task");
-            let events = sync["account_data"]["events"].as_array().cloned().unwrap_or_default();
-            let got =
-                events.iter().any(|e| e["type"] == "org.example.round" && e["content"]["round"] == round);
+            let got = change.seen_in(&sync, round);
             if !got || at.duration_since(started) >= PROMPT {
                 late.push((index, at.duration_since(started), got));
             }
@@ -166,7 +198,16 @@ async fn account_data_changes_wake_every_idle_long_poll_promptly(b: Backend) {
     }
 }
 
+async fn account_data_changes_wake_every_idle_long_poll_promptly(b: Backend) {
+    changes_wake_every_idle_long_poll_promptly(b, Change::AccountData).await;
+}
+
+async fn to_device_messages_wake_every_idle_long_poll_promptly(b: Backend) {
+    changes_wake_every_idle_long_poll_promptly(b, Change::ToDevice).await;
+}
+
 crate::per_backend!(
     concurrent_senders_in_many_rooms_reach_every_receiver_promptly,
     account_data_changes_wake_every_idle_long_poll_promptly,
+    to_device_messages_wake_every_idle_long_poll_promptly,
 );
