@@ -39,8 +39,7 @@ async fn start(stores: &crate::storage::Stores, key: &Arc<ServerSigningKey>) -> 
         stores.clone(),
         name,
         key.clone(),
-        Watermark::new(start),
-        Notifier::new(),
+        Watermark::new(start, Notifier::new()),
         stoa_federation::RoomVersion::DEFAULT,
     )
 }
@@ -159,7 +158,7 @@ async fn sync_timeline(
     let engine = crate::sync::engine::SyncEngine::new(
         rooms.clone(),
         stores.account_data.clone(),
-        Watermark::new(position),
+        Watermark::new(position, Notifier::new()),
         Notifier::new(),
     );
     let filter = json!({ "room": { "timeline": { "limit": 50 } } });

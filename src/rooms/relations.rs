@@ -343,7 +343,8 @@ impl<'a> Viewer<'a> {
         let store = &rooms.stores().rooms;
         let mut joined_since = None;
         if let Some(member) = store.current_state_event(room_id, "m.room.member", user_id.as_str()).await?
-            && super::append::membership_of(&*rooms.cached_pdu(&member).await?).as_deref() == Some("join")
+            && let Some(pdu) = rooms.cached_readable(&member).await?
+            && super::append::membership_of(&pdu).as_deref() == Some("join")
         {
             joined_since = store.get_event(&member).await?.and_then(|stored| stored.position);
         }
@@ -389,12 +390,7 @@ impl<'a> Viewer<'a> {
         if stored.room_id != room_id || stored.position.is_none() {
             return Ok(None);
         }
-        match super::append::parse_stored(&stored, self.version) {
-            Ok(pdu) => Ok(Some((stored, pdu))),
-            Err(error) => {
-                tracing::warn!(%event_id, %error, "unreadable related event left out of a bundle");
-                Ok(None)
-            }
-        }
+        // An unreadable event is logged by `readable` and left out of the bundle.
+        Ok(super::append::readable(&stored, self.version).map(|pdu| (stored, pdu)))
     }
 }

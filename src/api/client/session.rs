@@ -36,8 +36,8 @@ impl FromRequest<AppState> for LoginRequest {
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
         let (parts, body) = request.into_parts();
-        let limit = state.limits.max_body_bytes;
-        let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| ApiError::too_large(limit))?;
+        state.limits.bodies.check_declared(&parts.headers)?;
+        let bytes = state.limits.bodies.read(&parts.headers, body).await?;
         check_login_type(&bytes)?;
         let request = Request::from_parts(parts, axum::body::Body::from(bytes));
         Ruma::from_request(request, state).await.map(LoginRequest)
