@@ -36,6 +36,28 @@ async fn stalled_heads_are_closed_and_others_still_served(b: Backend) {
     s.get("/_matrix/client/versions", None).await.ok();
 }
 
+async fn stalled_heads_cannot_starve_a_server_with_256_descriptors(b: Backend) {
+    // The reproduction: at a limit of 256, 300 stalled heads used to leave no
+    // descriptor for anyone. The default connection cap fits itself below the limit.
+    let s = Server::builder(b).fd_limit(256).set("http.header_read_timeout_secs", 1).start().await;
+    let mut stalled = Vec::new();
+    for _ in 0..300 {
+        let mut conn = RawConn::connect(&s).await;
+        conn.send(STALLED_HEAD).await;
+        stalled.push(conn);
+    }
+    for round in 0..3 {
+        let mut normal = RawConn::connect(&s).await;
+        normal.send(VERSIONS).await;
+        let answer = normal.response(Duration::from_secs(5)).await;
+        assert_eq!(answer.map(|a| a.status), Some(200), "round {round}: a normal client was starved");
+    }
+    for (i, conn) in stalled.iter_mut().enumerate() {
+        assert!(conn.closed_within(Duration::from_secs(10)).await, "stalled connection {i} is still open");
+    }
+    assert!(s.log().contains("open file limit limit=256"), "the limit is not logged");
+}
+
 async fn an_idle_connection_is_closed_after_the_idle_timeout(b: Backend) {
     let s = Server::builder(b)
         .set("http.keepalive_idle_secs", 1)
@@ -165,6 +187,7 @@ async fn the_per_address_cap_sheds_the_oldest_idle_connection(b: Backend) {
 
 crate::per_backend!(
     stalled_heads_are_closed_and_others_still_served,
+    stalled_heads_cannot_starve_a_server_with_256_descriptors,
     an_idle_connection_is_closed_after_the_idle_timeout,
     a_long_poll_outlives_the_header_and_idle_timers,
     the_per_address_cap_sheds_the_oldest_idle_connection,
