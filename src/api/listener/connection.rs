@@ -25,9 +25,6 @@ use tower::ServiceExt;
 use super::registry::{Registry, Slot};
 use super::watched_io::WatchedIo;
 
-/// How long a connection told to close (idle, stalled or shed) may take to finish.
-const CLOSE_LIMIT: Duration = Duration::from_secs(5);
-
 /// The timers every connection runs; `None` turns one off.
 #[derive(Debug, Clone, Copy)]
 pub struct Timers {
@@ -59,13 +56,12 @@ pub async fn serve(stream: TcpStream, remote: SocketAddr, slot: Arc<Slot>, conte
         .header_read_timeout(None)
         .serve_connection(io, service);
     tokio::pin!(connection);
-    let mut close_by: Option<tokio::time::Instant> = None;
+    let mut draining = false;
     loop {
-        let deadline = match close_by {
-            Some(at) => Some(at),
-            None => {
-                slot.deadline(timers.header_read, timers.keepalive_idle).map(tokio::time::Instant::from_std)
-            }
+        let deadline = if draining {
+            None
+        } else {
+            slot.deadline(timers.header_read, timers.keepalive_idle).map(tokio::time::Instant::from_std)
         };
         tokio::select! {
             result = connection.as_mut() => {
@@ -74,27 +70,25 @@ pub async fn serve(stream: TcpStream, remote: SocketAddr, slot: Arc<Slot>, conte
                 }
                 return;
             }
-            () = slot.changed(), if close_by.is_none() => {}
+            () = slot.changed(), if !draining => {}
             () = sleep_until(deadline) => {
-                if close_by.is_some() {
-                    tracing::debug!(%remote, "connection did not close in time; dropped");
-                    return;
-                }
-                // The state may have changed since the deadline was computed.
-                let still_due = slot
+                // The state may have changed since the deadline was computed. A due
+                // connection has no request in flight, so nothing is lost by dropping
+                // it at once; its descriptor is free for the next client right away
+                // (a graceful close would wait for a stalled head to complete).
+                let due = slot
                     .deadline(timers.header_read, timers.keepalive_idle)
                     .is_some_and(|at| at <= std::time::Instant::now());
-                if still_due {
+                if due {
                     tracing::debug!(%remote, shed = slot.is_shed(), "closing an idle or stalled connection");
-                    connection.as_mut().graceful_shutdown();
-                    close_by = Some(tokio::time::Instant::now() + CLOSE_LIMIT);
+                    return;
                 }
             }
-            _ = stopping.wait_for(|stop| *stop), if close_by.is_none() => {
+            _ = stopping.wait_for(|stop| *stop), if !draining => {
                 // Idle connections close now; a request in flight finishes first
                 // (the server's grace period bounds it).
                 connection.as_mut().graceful_shutdown();
-                close_by = Some(tokio::time::Instant::now() + Duration::from_secs(24 * 3600));
+                draining = true;
             }
         }
     }

@@ -25,8 +25,8 @@ pub use watched_io::MAX_REQUEST_LINE;
 const RESERVED_FD_SHARE: u64 = 4;
 
 /// How long the accept loop pauses after a failed accept (out of descriptors, mostly),
-/// so that it does not spin while connections close.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+/// so that it does not spin while a shed connection closes.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
 
 /// Serves `router` on `listener` until `shutdown` resolves, then drains for at most
 /// `http.shutdown_grace_secs`.
@@ -66,7 +66,10 @@ pub async fn serve(
                     Err(refused) => tracing::debug!(%remote, %refused, "connection refused"),
                 },
                 Err(error) => {
-                    tracing::warn!(%error, open = registry.open(), "accepting a connection failed");
+                    // Mostly out of descriptors (the store and other files took more
+                    // than the reserve): make room the way a full table does.
+                    let shed = registry.shed_oldest_idle();
+                    tracing::warn!(%error, open = registry.open(), shed, "accepting a connection failed");
                     tokio::time::sleep(ACCEPT_BACKOFF).await;
                 }
             },

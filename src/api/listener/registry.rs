@@ -178,6 +178,19 @@ impl Registry {
         Ok(slot)
     }
 
+    /// Closes the oldest idle connection, if any, to free its descriptor (when
+    /// accepting failed for want of one). Returns whether one was shed.
+    pub fn shed_oldest_idle(&self) -> bool {
+        let mut table = self.table();
+        match table.idle.first().copied() {
+            Some((_, id)) => {
+                table.shed(id);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// A request began on the connection: it is no longer idle.
     pub fn begin_request(&self, slot: &Slot) {
         let mut table = self.table();
@@ -279,6 +292,17 @@ mod tests {
         registry.end_request(&c);
         registry.admit(ip(5)).unwrap();
         assert!(d.is_shed() && !c.is_shed());
+    }
+
+    #[test]
+    fn out_of_descriptors_sheds_the_oldest_idle_connection() {
+        let registry = Registry::new(Caps { total: 0, per_ip: 0 });
+        let busy = registry.admit(ip(1)).unwrap();
+        registry.begin_request(&busy);
+        let idle = registry.admit(ip(2)).unwrap();
+        assert!(registry.shed_oldest_idle());
+        assert!(idle.is_shed() && !busy.is_shed());
+        assert!(!registry.shed_oldest_idle(), "a busy connection is never shed");
     }
 
     #[test]

@@ -35,6 +35,7 @@ impl Backend {
 pub struct ServerBuilder {
     backend: Backend,
     overrides: Overrides,
+    fd_limit: Option<u64>,
 }
 
 impl ServerBuilder {
@@ -47,6 +48,12 @@ impl ServerBuilder {
     /// Sets `section.key` from TOML syntax, e.g. `{ per_second = 0.01, burst = 2 }`.
     pub fn set_toml(mut self, key: &str, raw: &str) -> Self {
         self.overrides.set_toml(key, raw);
+        self
+    }
+
+    /// Starts the process with this open-file limit (soft and hard), as `ulimit -n`.
+    pub fn fd_limit(mut self, limit: u64) -> Self {
+        self.fd_limit = Some(limit);
         self
     }
 
@@ -73,6 +80,7 @@ impl ServerBuilder {
             config_path,
             log_path,
             child: None,
+            fd_limit: self.fd_limit,
             _pg: pg,
             dir,
         }
@@ -94,6 +102,7 @@ pub struct Server {
     config_path: PathBuf,
     log_path: PathBuf,
     child: Option<Child>,
+    fd_limit: Option<u64>,
     // Dropped after the process is gone (field order: dir last).
     _pg: Option<PgDatabase>,
     dir: tempfile::TempDir,
@@ -101,7 +110,7 @@ pub struct Server {
 
 impl Server {
     pub fn builder(backend: Backend) -> ServerBuilder {
-        ServerBuilder { backend, overrides: Overrides::default() }
+        ServerBuilder { backend, overrides: Overrides::default(), fd_limit: None }
     }
 
     /// A server with the default test configuration, running.
@@ -122,7 +131,17 @@ impl Server {
         let mut log = OpenOptions::new().create(true).append(true).open(&self.log_path).expect("open log");
         writeln!(log, "===== starting stoa serve =====").ok();
         let err_log = log.try_clone().expect("clone log handle");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_stoa"));
+        let mut cmd = match self.fd_limit {
+            // The shell lowers the limit, then becomes stoa (same process ID).
+            Some(limit) => {
+                let mut cmd = Command::new("sh");
+                cmd.arg("-c")
+                    .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
+                    .arg(env!("CARGO_BIN_EXE_stoa"));
+                cmd
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_stoa")),
+        };
         scrub_env(&mut cmd);
         let child = cmd
             .arg("serve")
