@@ -34,13 +34,12 @@ pub(super) fn redacted(json: &str, version: RoomVersion) -> Result<Value, PduErr
             let mut content = Map::new();
             for (content_key, raw) in split(raw.get())? {
                 // Content keys nest one level below the content object.
-                let value =
-                    placeholders.shallow(&raw, MAX_NESTING - 1, || format!("content.{content_key}"))?;
+                let value = placeholders.shallow(&raw, MAX_NESTING - 1, Path::Content(&content_key))?;
                 content.insert(content_key, value);
             }
             Value::Object(content)
         } else {
-            placeholders.shallow(&raw, MAX_NESTING, || key.clone())?
+            placeholders.shallow(&raw, MAX_NESTING, Path::Top(&key))?
         };
         event.insert(key, value);
     }
@@ -49,26 +48,31 @@ pub(super) fn redacted(json: &str, version: RoomVersion) -> Result<Value, PduErr
     Ok(redacted)
 }
 
-/// The deep values replaced before redaction, by path (`key` or `content.key`).
+/// Where a value sits: a top-level key, or a key of `content`.
+#[derive(Clone, Copy)]
+enum Path<'a> {
+    Top(&'a str),
+    Content(&'a str),
+}
+
+/// The deep values replaced before redaction: (in content?, key).
 #[derive(Default)]
 struct Placeholders {
-    paths: Vec<String>,
+    paths: Vec<(bool, String)>,
 }
 
 impl Placeholders {
     /// The parsed value if it nests at most `limit` levels, else an empty object noted
-    /// under `path`.
-    fn shallow(
-        &mut self,
-        raw: &RawValue,
-        limit: usize,
-        path: impl FnOnce() -> String,
-    ) -> Result<Value, PduError> {
+    /// as sitting at `path`.
+    fn shallow(&mut self, raw: &RawValue, limit: usize, path: Path<'_>) -> Result<Value, PduError> {
         let depth = text_depth(raw.get().as_bytes());
         if depth <= limit {
             return serde_json::from_str(raw.get()).map_err(|error| malformed(error.to_string()));
         }
-        self.paths.push(path());
+        self.paths.push(match path {
+            Path::Top(key) => (false, key.to_owned()),
+            Path::Content(key) => (true, key.to_owned()),
+        });
         // An object, so a rule keeping part of the value (a key inside it) shows too.
         Ok(Value::Object(Map::new()))
     }
@@ -76,9 +80,9 @@ impl Placeholders {
     /// Refuses a redacted form that still holds a replaced value: it would not be the
     /// event's real redacted form.
     fn check_none_kept(&self, redacted: &Value, depth: usize) -> Result<(), PduError> {
-        let kept = self.paths.iter().any(|path| match path.strip_prefix("content.") {
-            Some(key) => redacted.get("content").and_then(|content| content.get(key)).is_some(),
-            None => redacted.get(path).is_some(),
+        let kept = self.paths.iter().any(|(in_content, key)| {
+            let parent = if *in_content { redacted.get("content") } else { Some(redacted) };
+            parent.and_then(|parent| parent.get(key)).is_some()
         });
         if kept {
             return Err(PduError::TooDeep(TooDeep { depth, limit: MAX_EVENT_NESTING }));

@@ -1,6 +1,6 @@
 //! Property: whatever content the nesting limit accepts (deep up to the limit, wide,
-//! any unicode and escapes, integers at ±(2^53 − 1)) is built, stored, read back with
-//! `Pdu::from_stored` and formatted for clients unchanged, and a client parsing it inside
+//! any unicode and escapes, integers at ±(2^53 − 1)) is built, stored (in a real fjall
+//! store), read back with `Pdu::from_stored` and formatted for clients unchanged, and a client parsing it inside
 //! the deepest envelope a `/sync` response has (with serde_json's default limit) gets it
 //! back whole. Content one level deeper is refused.
 
@@ -12,7 +12,54 @@ use stoa_federation::{MAX_SAFE_INTEGER, MIN_SAFE_INTEGER, RoomVersion, ServerSig
 use super::client_event;
 use crate::events::nesting::{MAX_NESTING, value_depth};
 use crate::events::{BuildError, EventBuilder, Pdu, PduError};
-use crate::storage::{EventStatus, Position, StoredEvent};
+use crate::storage::{EventStatus, NewEvent, PersistBatch, Position, StateGroupId, Stores};
+
+/// One fjall store in a temporary directory for all cases, with the runtime driving it.
+fn store() -> &'static (tokio::runtime::Runtime, Stores, tempfile::TempDir) {
+    static STORE: std::sync::OnceLock<(tokio::runtime::Runtime, Stores, tempfile::TempDir)> =
+        std::sync::OnceLock::new();
+    STORE.get_or_init(|| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let config = crate::config::StorageConfig { path: dir.path().join("db"), ..Default::default() };
+        let stores = runtime.block_on(crate::storage::open(&config)).unwrap_or_else(|e| panic!("{e}"));
+        (runtime, stores, dir)
+    })
+}
+
+/// Persists the event through the store trait and reads it back from there.
+fn store_and_load(pdu: &Pdu) -> crate::storage::StoredEvent {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let position = Position(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    let (runtime, stores, _) = store();
+    let event = NewEvent {
+        event_id: pdu.event_id().to_owned(),
+        sender: pdu.sender().to_owned(),
+        event_type: pdu.kind().to_owned(),
+        state_key: None,
+        json: pdu.json().to_owned(),
+        position: Some(position),
+        status: EventStatus::Accepted,
+        state_before: StateGroupId(0),
+        state_after: StateGroupId(0),
+        redacts: None,
+        txn: None,
+    };
+    let batch = PersistBatch {
+        room_id: Some(pdu.room_id().to_owned()),
+        events: vec![event],
+        ..PersistBatch::default()
+    };
+    runtime
+        .block_on(async {
+            stores.rooms.persist(&batch).await.unwrap_or_else(|e| panic!("{e}"));
+            stores.rooms.get_event(pdu.event_id()).await.unwrap_or_else(|e| panic!("{e}"))
+        })
+        .unwrap_or_else(|| panic!("the stored event is missing"))
+}
 
 fn scalar() -> impl Strategy<Value = Value> {
     prop_oneof![
@@ -97,14 +144,7 @@ proptest! {
             prop_assert!(matches!(built, Err(BuildError::Signing(_) | BuildError::Invalid(PduError::TooLarge(_)))), "{built:?}");
             return Ok(());
         };
-        let stored = StoredEvent {
-            event_id: pdu.event_id().to_owned(),
-            room_id: pdu.room_id().to_owned(),
-            json: pdu.json().to_owned(),
-            position: Some(Position(1)),
-            status: EventStatus::Accepted,
-            redacted_by: None,
-        };
+        let stored = store_and_load(&pdu);
         let read = Pdu::from_stored(&stored.json, &stored.event_id, version);
         prop_assert!(read.is_ok(), "{read:?}");
         let read = read.unwrap_or_else(|_| unreachable!());
