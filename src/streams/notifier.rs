@@ -31,13 +31,14 @@ pub struct Listener {
 #[derive(Debug, Clone, Default)]
 pub struct Recipients {
     shared: Option<Arc<BTreeSet<OwnedUserId>>>,
-    also: Option<OwnedUserId>,
+    /// Users beside the shared set (usually none or one).
+    also: Vec<OwnedUserId>,
 }
 
 impl Recipients {
     /// Everyone in a shared set (e.g. a room's joined members).
     pub fn shared(users: Arc<BTreeSet<OwnedUserId>>) -> Self {
-        Recipients { shared: Some(users), also: None }
+        Recipients { shared: Some(users), also: Vec::new() }
     }
 
     /// Everyone in `users`.
@@ -47,21 +48,19 @@ impl Recipients {
 
     /// One user.
     pub fn user(user: OwnedUserId) -> Self {
-        Recipients { shared: None, also: Some(user) }
+        Recipients { shared: None, also: vec![user] }
     }
 
     /// These recipients and `user` (e.g. the target of a membership change).
     pub fn and(mut self, user: Option<OwnedUserId>) -> Self {
-        if user.is_some() {
-            self.also = user;
-        }
+        self.also.extend(user);
         self
     }
 
     /// Every recipient (one may appear twice; waking twice is harmless).
     pub fn iter(&self) -> impl Iterator<Item = &UserId> {
         let shared = self.shared.iter().flat_map(|users| users.iter().map(|user| user.as_ref()));
-        shared.chain(self.also.as_deref())
+        shared.chain(self.also.iter().map(|user| user.as_ref()))
     }
 }
 
@@ -150,6 +149,16 @@ mod tests {
         let mut bobs = notifier.listen(&bob);
         notifier.wake(&Recipients::user(alice.clone()));
         assert!(!bobs.wait(Duration::from_millis(50)).await);
+    }
+
+    #[test]
+    fn recipients_are_the_shared_set_and_the_users_added() {
+        let members = Arc::new(BTreeSet::from([user("alice"), user("bob")]));
+        let all = Recipients::shared(members).and(Some(user("carol"))).and(None);
+        let names: Vec<&str> = all.iter().map(|user| user.localpart()).collect();
+        assert_eq!(names, ["alice", "bob", "carol"]);
+        let two = Recipients::user(user("dan")).and(Some(user("erin")));
+        assert_eq!(two.iter().count(), 2, "adding a user keeps the first");
     }
 
     #[tokio::test]

@@ -3,7 +3,9 @@
 //! at once is what the single-sender fan-out never shows: a server that wakes a
 //! receiver before its event is readable delays it by a whole long-poll. For every
 //! message, the time from the start of its send to the arrival of the `/sync` answer
-//! carrying it; `late_over_1s` counts those that took longer than a second.
+//! carrying it; `late_over_1s` counts those that took longer than a second. Under CPU
+//! contention the send itself slows, so `after_ack` also gives the time from the send's
+//! answer to the arrival (zero when the receiver had it first): the wake-up path alone.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -32,10 +34,11 @@ struct Pair {
     since: String,
 }
 
-/// When each message of one sender started (None: not sent), and its send latencies.
+/// When each message of one sender started and was answered (None: not sent), and its
+/// send latencies.
 #[derive(Default)]
 struct Sent {
-    starts: Vec<Option<Instant>>,
+    starts: Vec<Option<(Instant, Instant)>>,
     latency: Samples,
     errors: Vec<ClientError>,
 }
@@ -118,8 +121,9 @@ async fn send_all(ctx: &Ctx, pairs: &[Pair], section: &mut Section) -> Vec<Sent>
                 let start = Instant::now();
                 match server.send(&user, &room_id, seq).await {
                     Ok(_) => {
-                        sent.latency.push(start.elapsed());
-                        sent.starts.push(Some(start));
+                        let answered = Instant::now();
+                        sent.latency.push(answered - start);
+                        sent.starts.push(Some((start, answered)));
                     }
                     Err(e) => {
                         sent.errors.push(e);
@@ -146,18 +150,19 @@ async fn send_all(ctx: &Ctx, pairs: &[Pair], section: &mut Section) -> Vec<Sent>
 /// Delivery latency of every sent message to its room's receiver, the late and the
 /// missing ones, and the send latency.
 fn summarize(section: &mut Section, sent: &[Sent], results: Vec<(usize, Received)>) {
-    let mut delivery = Samples::new();
+    let (mut delivery, mut after_ack) = (Samples::new(), Samples::new());
     let mut send_latency = Samples::new();
     let (mut late, mut delivered) = (0u64, 0u64);
     for (index, received) in results {
         let Some(starts) = sent.get(index).map(|sent| &sent.starts) else { continue };
         for (seq, at) in received.arrivals {
             let start = usize::try_from(seq).ok().and_then(|i| starts.get(i)).copied().flatten();
-            let Some(start) = start else { continue };
+            let Some((start, answered)) = start else { continue };
             let took = at.saturating_duration_since(start);
             delivered += 1;
             late += u64::from(took > LATE);
             delivery.push(took);
+            after_ack.push(at.saturating_duration_since(answered));
         }
         for e in received.errors {
             section.error(e);
@@ -175,6 +180,11 @@ fn summarize(section: &mut Section, sent: &[Sent], results: Vec<(usize, Received
     section.figure("messages", expected as f64, "", Better::Neither);
     section.latency("delivery", &delivery);
     section.figure("late_over_1s", late as f64, "", Better::Lower);
+    if let Some(s) = after_ack.summary() {
+        section.figure("after_ack_p50", s.p50, "ms", Better::Lower);
+        section.figure("after_ack_p99", s.p99, "ms", Better::Lower);
+        section.figure("after_ack_max", s.max, "ms", Better::Lower);
+    }
     section.figure("missing_deliveries", expected.saturating_sub(delivered) as f64, "", Better::Lower);
     section.latency("send", &send_latency);
 }
