@@ -54,6 +54,7 @@ pub struct PushRules {
 }
 
 impl PushRules {
+    /// The service over the accounts domain, which stores the rules as account data.
     pub fn new(accounts: Accounts) -> Self {
         let stripes = (0..LOCK_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect();
         PushRules { accounts, stripes }
