@@ -7,19 +7,19 @@
 //! contention the send itself slows, so `after_ack` also gives the time from the send's
 //! answer to the arrival (zero when the receiver had it first): the wake-up path alone.
 
-use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::client::{ClientError, Server, User, timeline_seqs};
+use crate::client::{ClientError, User};
 use crate::progress::Progress;
 use crate::report::{Better, Section};
+use crate::scenarios::receiver::{Listen, Received, receive};
 use crate::scenarios::{Ctx, bounded};
 use crate::stats::Samples;
 
-const SYNC_FILTER: &str = r#"{"room":{"state":{"lazy_load_members":true},"timeline":{"limit":50}}}"#;
+/// Initial syncs take one event per room (the receivers only need a token).
 const INITIAL_FILTER: &str = r#"{"room":{"state":{"lazy_load_members":true},"timeline":{"limit":1}}}"#;
 /// A message held back until its receiver's long-poll times out shows as this delay.
 const LONG_POLL_MS: u64 = 20_000;
@@ -43,12 +43,6 @@ struct Sent {
     errors: Vec<ClientError>,
 }
 
-/// What one receiver saw: (sequence number, arrival) and its errors.
-struct Received {
-    arrivals: Vec<(u64, Instant)>,
-    errors: Vec<ClientError>,
-}
-
 pub async fn run(ctx: &Ctx) -> Section {
     let plan = &ctx.plan;
     let mut section = Section::new(format!("busy_rooms_r{}", plan.busy_rooms));
@@ -64,7 +58,8 @@ pub async fn run(ctx: &Ctx) -> Section {
     for (index, pair) in pairs.iter().enumerate() {
         let (server, stop) = (ctx.server.clone(), stop_rx.clone());
         let (user, since, room_id) = (pair.receiver.clone(), pair.since.clone(), pair.room_id.clone());
-        receivers.spawn(async move { (index, receive(server, user, since, room_id, messages, stop).await) });
+        let listen = Listen { user, since, room_id, messages, long_poll_ms: LONG_POLL_MS };
+        receivers.spawn(async move { (index, receive(server, listen, stop).await) });
     }
     // Let every long-poll reach the server before the first message.
     tokio::time::sleep(Duration::from_millis(1_000 + pairs.len() as u64 * 2)).await;
@@ -230,43 +225,4 @@ async fn set_up(ctx: &Ctx, section: &mut Section) -> Vec<Pair> {
         section.note(format!("{} of {count} rooms set up within the time budget", pairs.len()));
     }
     pairs
-}
-
-/// One receiver: long-polls until it has every message or is told to stop.
-async fn receive(
-    server: Server,
-    user: User,
-    mut since: String,
-    room_id: String,
-    messages: u64,
-    mut stop: watch::Receiver<bool>,
-) -> Received {
-    let mut received = Received { arrivals: Vec::new(), errors: Vec::new() };
-    let mut seen = HashSet::new();
-    while (seen.len() as u64) < messages && !*stop.borrow() {
-        let sync = server.sync(&user, Some(&since), LONG_POLL_MS, Some(SYNC_FILTER));
-        let result = tokio::select! {
-            result = sync => result,
-            _ = stop.changed() => break,
-        };
-        match result {
-            Ok(sync) => {
-                let at = Instant::now();
-                for seq in timeline_seqs(&sync.body, &room_id) {
-                    if seen.insert(seq) {
-                        received.arrivals.push((seq, at));
-                    }
-                }
-                since = sync.next_batch;
-            }
-            Err(e) => {
-                received.errors.push(e);
-                if received.errors.len() >= 3 {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        }
-    }
-    received
 }

@@ -8,22 +8,16 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::client::{ClientError, Server, User, timeline_seqs};
+use crate::client::User;
 use crate::progress::Progress;
 use crate::report::{Better, Section};
+use crate::scenarios::receiver::{Listen, Received, receive};
 use crate::scenarios::{Ctx, bounded};
 use crate::stats::Samples;
 
-/// Incremental syncs see up to this many new events per room; initial syncs only one.
-const SYNC_FILTER: &str = r#"{"room":{"state":{"lazy_load_members":true},"timeline":{"limit":50}}}"#;
+/// Initial syncs take one event per room (the receivers only need a token).
 const INITIAL_FILTER: &str = r#"{"room":{"state":{"lazy_load_members":true},"timeline":{"limit":1}}}"#;
 const LONG_POLL_MS: u64 = 30_000;
-
-/// What one receiver saw: (sequence number, arrival) and its errors.
-struct Received {
-    arrivals: Vec<(u64, Instant)>,
-    errors: Vec<ClientError>,
-}
 
 /// Runs join and fan-out for a room of `size` members; returns both sections.
 pub async fn run(ctx: &Ctx, size: usize) -> Vec<Section> {
@@ -160,8 +154,10 @@ async fn deliver(
     let mut receivers = JoinSet::new();
     let receiver_count = sinces.len();
     for (user, since) in sinces {
-        let (server, room_id, stop) = (ctx.server.clone(), room_id.to_owned(), stop_rx.clone());
-        receivers.spawn(receive(server, user, since, room_id, messages, stop));
+        let (server, stop) = (ctx.server.clone(), stop_rx.clone());
+        let listen =
+            Listen { user, since, room_id: room_id.to_owned(), messages, long_poll_ms: LONG_POLL_MS };
+        receivers.spawn(receive(server, listen, stop));
     }
     // Let every long-poll reach the server before the first message.
     tokio::time::sleep(Duration::from_millis(1_000 + receiver_count as u64 * 2)).await;
@@ -240,42 +236,4 @@ fn summarize(
     section.latency("delivery", &delivery);
     section.figure("missing_deliveries", expected.saturating_sub(delivered) as f64, "", Better::Lower);
     section.latency("send", send_latency);
-}
-
-/// One receiver: long-polls until it has every message or is told to stop.
-async fn receive(
-    server: Server,
-    user: User,
-    mut since: String,
-    room_id: String,
-    messages: u64,
-    mut stop: watch::Receiver<bool>,
-) -> Received {
-    let mut received = Received { arrivals: Vec::new(), errors: Vec::new() };
-    let mut seen = HashSet::new();
-    while (seen.len() as u64) < messages && !*stop.borrow() {
-        let sync = server.sync(&user, Some(&since), LONG_POLL_MS, Some(SYNC_FILTER));
-        let result = tokio::select! {
-            result = sync => result,
-            _ = stop.changed() => break,
-        };
-        match result {
-            Ok(sync) => {
-                let at = Instant::now();
-                for seq in timeline_seqs(&sync.body, &room_id) {
-                    seen.insert(seq);
-                    received.arrivals.push((seq, at));
-                }
-                since = sync.next_batch;
-            }
-            Err(e) => {
-                received.errors.push(e);
-                if received.errors.len() >= 3 {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        }
-    }
-    received
 }

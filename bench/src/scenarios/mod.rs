@@ -6,6 +6,7 @@ pub mod fanout;
 pub mod history;
 pub mod idle;
 pub mod initial_sync;
+pub mod receiver;
 pub mod register;
 pub mod throughput;
 
