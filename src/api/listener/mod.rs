@@ -18,8 +18,6 @@ use crate::config::HttpConfig;
 use connection::{ConnectionContext, Timers};
 use registry::{Caps, Registry};
 
-pub use watched_io::MAX_REQUEST_LINE;
-
 /// Descriptors kept for everything but client connections (store files, database
 /// pools, outbound requests), as a share of the limit.
 const RESERVED_FD_SHARE: u64 = 4;

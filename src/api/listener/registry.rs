@@ -13,7 +13,9 @@ use tokio::sync::Notify;
 /// The caps on open connections; 0 means no cap.
 #[derive(Debug, Clone, Copy)]
 pub struct Caps {
+    /// Open connections in all.
     pub total: usize,
+    /// Open connections from one client address.
     pub per_ip: usize,
 }
 
@@ -126,6 +128,7 @@ struct PerIp {
 }
 
 impl Registry {
+    /// An empty table with these caps.
     pub fn new(caps: Caps) -> Arc<Registry> {
         Arc::new(Registry { caps, epoch: Instant::now(), table: Mutex::new(Table::default()) })
     }
