@@ -31,6 +31,7 @@ pub struct BodyLimits {
 }
 
 impl BodyLimits {
+    /// The limits configured in `[http]`.
     pub fn new(http: &HttpConfig) -> Self {
         BodyLimits {
             max_bytes: http.max_body_bytes,

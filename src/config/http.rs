@@ -37,7 +37,8 @@ pub struct HttpConfig {
     /// Lowered at start to what the process's descriptor limit allows (raised to its
     /// hard limit at start); 0: as many as that allows.
     pub max_connections: usize,
-    /// Most connections open at once from one client address, shed the same way.
+    /// Most connections open at once from one client address (an IPv6 one by its
+    /// /64), shed the same way.
     /// Behind a reverse proxy every connection comes from the proxy's address, so the
     /// default is 0 (no cap); set it when clients connect directly.
     pub max_connections_per_ip: usize,

@@ -58,6 +58,34 @@ async fn stalled_heads_cannot_starve_a_server_with_256_descriptors(b: Backend) {
     assert!(s.log().contains("open file limit limit=256"), "the limit is not logged");
 }
 
+async fn stalled_and_idle_connections_do_not_hold_up_shutdown(b: Backend) {
+    // Timers far longer than the bound below: only the shutdown can close these.
+    let mut s = Server::builder(b)
+        .set("http.header_read_timeout_secs", 60)
+        .set("http.keepalive_idle_secs", 60)
+        .start()
+        .await;
+    let mut open = Vec::new();
+    for n in 0..20 {
+        let mut conn = RawConn::connect(&s).await;
+        if n % 2 == 0 {
+            conn.send(STALLED_HEAD).await;
+        }
+        open.push(conn);
+    }
+    let mut kept_alive = RawConn::connect(&s).await;
+    kept_alive.send(VERSIONS).await;
+    assert_eq!(kept_alive.response(Duration::from_secs(5)).await.expect("answer").status, 200);
+    let started = Instant::now();
+    let status = s.terminate();
+    assert!(status.success(), "stoa exited with {status}");
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(10), "shutdown took {took:?} (grace is 30 s)");
+    for conn in &mut open {
+        assert!(conn.closed_within(Duration::from_secs(1)).await, "a connection outlived the server");
+    }
+}
+
 async fn an_idle_connection_is_closed_after_the_idle_timeout(b: Backend) {
     let s = Server::builder(b)
         .set("http.keepalive_idle_secs", 1)
@@ -188,6 +216,7 @@ async fn the_per_address_cap_sheds_the_oldest_idle_connection(b: Backend) {
 crate::per_backend!(
     stalled_heads_are_closed_and_others_still_served,
     stalled_heads_cannot_starve_a_server_with_256_descriptors,
+    stalled_and_idle_connections_do_not_hold_up_shutdown,
     an_idle_connection_is_closed_after_the_idle_timeout,
     a_long_poll_outlives_the_header_and_idle_timers,
     the_per_address_cap_sheds_the_oldest_idle_connection,

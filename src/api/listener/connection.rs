@@ -25,6 +25,9 @@ use tower::ServiceExt;
 use super::registry::{Registry, Slot};
 use super::watched_io::WatchedIo;
 
+/// How long an idle connection may take to close once the server stops.
+const DRAIN_IDLE_LIMIT: Duration = Duration::from_secs(1);
+
 /// The timers every connection runs; `None` turns one off.
 #[derive(Debug, Clone, Copy)]
 pub struct Timers {
@@ -59,7 +62,9 @@ pub async fn serve(stream: TcpStream, remote: SocketAddr, slot: Arc<Slot>, conte
     let mut draining = false;
     loop {
         let deadline = if draining {
-            None
+            // hyper closes an idle connection at once on a graceful shutdown, but
+            // waits for a stalled head to complete: give that one a moment only.
+            slot.is_idle().then(|| tokio::time::Instant::now() + DRAIN_IDLE_LIMIT)
         } else {
             slot.deadline(timers.header_read, timers.keepalive_idle).map(tokio::time::Instant::from_std)
         };
@@ -70,8 +75,14 @@ pub async fn serve(stream: TcpStream, remote: SocketAddr, slot: Arc<Slot>, conte
                 }
                 return;
             }
-            () = slot.changed(), if !draining => {}
+            () = slot.changed() => {}
             () = sleep_until(deadline) => {
+                if draining {
+                    if slot.is_idle() {
+                        return;
+                    }
+                    continue;
+                }
                 // The state may have changed since the deadline was computed. A due
                 // connection has no request in flight, so nothing is lost by dropping
                 // it at once; its descriptor is free for the next client right away
@@ -86,7 +97,7 @@ pub async fn serve(stream: TcpStream, remote: SocketAddr, slot: Arc<Slot>, conte
             }
             _ = stopping.wait_for(|stop| *stop), if !draining => {
                 // Idle connections close now; a request in flight finishes first
-                // (the server's grace period bounds it).
+                // (the server's grace period bounds it), then hyper closes.
                 connection.as_mut().graceful_shutdown();
                 draining = true;
             }

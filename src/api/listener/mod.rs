@@ -8,7 +8,7 @@ mod registry;
 mod watched_io;
 
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use tokio::net::TcpListener;
@@ -17,8 +17,6 @@ use tokio::task::JoinSet;
 use crate::config::HttpConfig;
 use connection::{ConnectionContext, Timers};
 use registry::{Caps, Registry};
-
-pub use watched_io::MAX_REQUEST_LINE;
 
 /// Descriptors kept for everything but client connections (store files, database
 /// pools, outbound requests), as a share of the limit.
@@ -51,6 +49,7 @@ pub async fn serve(
         stopping: stop_rx,
     };
     let mut connections = JoinSet::new();
+    let (mut failed_accepts, mut last_warning) = (0u64, None);
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -69,7 +68,13 @@ pub async fn serve(
                     // Mostly out of descriptors (the store and other files took more
                     // than the reserve): make room the way a full table does.
                     let shed = registry.shed_oldest_idle();
-                    tracing::warn!(%error, open = registry.open(), shed, "accepting a connection failed");
+                    failed_accepts += 1;
+                    // Once a second at most: a flood must not become a flood of logs.
+                    if last_warning.is_none_or(|at: Instant| at.elapsed() >= Duration::from_secs(1)) {
+                        tracing::warn!(%error, open = registry.open(), shed, failed_accepts, "accepting a connection failed");
+                        last_warning = Some(Instant::now());
+                        failed_accepts = 0;
+                    }
                     tokio::time::sleep(ACCEPT_BACKOFF).await;
                 }
             },

@@ -13,7 +13,9 @@ use tokio::sync::Notify;
 /// The caps on open connections; 0 means no cap.
 #[derive(Debug, Clone, Copy)]
 pub struct Caps {
+    /// Open connections in all.
     pub total: usize,
+    /// Open connections from one client address.
     pub per_ip: usize,
 }
 
@@ -32,6 +34,7 @@ pub enum Refused {
 #[derive(Debug)]
 pub struct Slot {
     id: u64,
+    /// The client address group the per-address cap counts (see `address_group`).
     ip: IpAddr,
     epoch: Instant,
     in_flight: AtomicU32,
@@ -126,6 +129,7 @@ struct PerIp {
 }
 
 impl Registry {
+    /// An empty table with these caps.
     pub fn new(caps: Caps) -> Arc<Registry> {
         Arc::new(Registry { caps, epoch: Instant::now(), table: Mutex::new(Table::default()) })
     }
@@ -144,6 +148,7 @@ impl Registry {
     /// Admits a new connection from `ip`, shedding the oldest idle connection (of this
     /// address, then overall) when a cap is reached; refuses it if all are busy.
     pub fn admit(&self, ip: IpAddr) -> Result<Arc<Slot>, Refused> {
+        let ip = address_group(ip);
         let mut table = self.table();
         let per_ip_open = table.per_ip.get(&ip).map_or(0, |entry| entry.open);
         if self.caps.per_ip > 0 && per_ip_open >= self.caps.per_ip {
@@ -213,6 +218,19 @@ impl Registry {
     /// The connection closed: forget it (a shed one is already forgotten).
     pub fn close(&self, slot: &Slot) {
         self.table().remove(slot.id);
+    }
+}
+
+/// The address a per-address cap counts by: an IPv4 address as it is (also when
+/// mapped into IPv6), an IPv6 address by its /64, the smallest block a client
+/// usually holds (one host can pick any address in it).
+fn address_group(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(std::net::Ipv6Addr::from(v6.to_bits() & !u128::from(u64::MAX))),
+        },
     }
 }
 
@@ -329,6 +347,22 @@ mod tests {
         registry.begin_request(&third);
         assert!(!second.is_shed());
         assert_eq!(registry.admit(ip(1)).unwrap_err(), Refused::PerIp(2));
+    }
+
+    #[test]
+    fn an_ipv6_client_is_counted_by_its_slash_64() {
+        let registry = Registry::new(Caps { total: 0, per_ip: 1 });
+        let first: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let same_block: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let other_block: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        let slot = registry.admit(first).unwrap();
+        registry.begin_request(&slot);
+        assert_eq!(registry.admit(same_block).unwrap_err(), Refused::PerIp(1));
+        registry.admit(other_block).unwrap();
+        let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap();
+        let v4 = registry.admit(mapped).unwrap();
+        registry.begin_request(&v4);
+        assert_eq!(registry.admit(ip(1)).unwrap_err(), Refused::PerIp(1), "a mapped address is its IPv4 one");
     }
 
     #[test]

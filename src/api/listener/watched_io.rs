@@ -31,6 +31,7 @@ pub struct WatchedIo {
 }
 
 impl WatchedIo {
+    /// Watches `stream` on behalf of the connection's `slot`.
     pub fn new(stream: TcpStream, slot: Arc<Slot>) -> Self {
         WatchedIo { stream, slot, line: RequestLine::default(), was_busy: false, refusal: None }
     }
