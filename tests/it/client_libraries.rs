@@ -36,7 +36,9 @@ fn can_import_nio(python: &PathBuf) -> bool {
 fn python_with_nio() -> PathBuf {
     let python = match std::env::var_os("STOA_TEST_PYTHON").filter(|p| !p.is_empty()) {
         Some(explicit) => PathBuf::from(explicit),
-        None => PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/stoa-venv/bin/python"),
+        None => {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/stoa-venv/bin/python")
+        }
     };
     assert!(
         can_import_nio(&python),
@@ -100,7 +102,10 @@ async fn matrix_js_sdk_smoke() {
         node.display()
     );
     let sdk = PathBuf::from(JS_DIR).join("node_modules/matrix-js-sdk/package.json");
-    assert!(sdk.exists(), "matrix-js-sdk is not installed: run tests/clients/install.sh (npm ci in {JS_DIR})");
+    assert!(
+        sdk.exists(),
+        "matrix-js-sdk is not installed: run tests/clients/install.sh (npm ci in {JS_DIR})"
+    );
     let s = Server::start_default(Backend::Fjall).await;
     let alice = s.register("alice", "alice-password").await;
     let bob = s.register("bob", "bob-password").await;
