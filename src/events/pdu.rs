@@ -144,7 +144,7 @@ impl Pdu {
         let fields = format::check(object, version)?;
         let (room_id, room_id_in_event) = match &fields.room_id {
             Some(room_id) => (room_id.clone(), true),
-            None => (derived_room_id(&value, version)?, false),
+            None => (stored_create_room_id(event_id, version)?, false),
         };
         let content = value.get("content").ok_or(FormatError::Missing("content"))?;
         let content = RawValue::from_string(to_canonical_string(content)?)
@@ -258,6 +258,19 @@ impl Pdu {
 }
 
 /// The room ID a version 12 create event defines.
+/// The room ID of a stored create event without one (version 12 on): `!` and the
+/// reference hash, which its stored event ID already is (`$` and the same hash), so the
+/// event is not hashed again, and a create event served in a recovered form (see the
+/// `recovery` module) keeps its room.
+fn stored_create_room_id(event_id: &EventId, version: RoomVersion) -> Result<OwnedRoomId, PduError> {
+    let invalid = || FormatError::InvalidId { field: "room_id", value: event_id.to_string() };
+    if !version.rules().room_id_from_create_event {
+        return Err(invalid().into());
+    }
+    let hash = event_id.as_str().strip_prefix('$').ok_or_else(invalid)?;
+    RoomId::parse(format!("!{hash}")).map_err(|_| invalid().into())
+}
+
 fn derived_room_id(value: &Value, version: RoomVersion) -> Result<OwnedRoomId, PduError> {
     let room_id = room_id_for_create_event(value, version)?;
     RoomId::parse(&room_id)

@@ -7,9 +7,15 @@
 //! the room keeps working. The text is never parsed as a whole: the top level and the
 //! content are split into raw values (serde_json skips raw values iteratively, without a
 //! recursion limit); values within the limit are parsed, deeper ones are replaced by an
-//! empty object before the redaction algorithm runs. If redaction would keep any of those
-//! (a version 11 create event keeps all its content), the true redacted form is unknown
-//! and the event stays unreadable.
+//! empty object before the redaction algorithm runs.
+//!
+//! If redaction keeps one of those (from version 11 a create event keeps all its content,
+//! a member event its `third_party_invite.signed`), the true redacted form would nest too
+//! deeply itself: the event is then served with that value emptied and a warning. Its
+//! reference hash no longer matches that form, but nothing reads it back from a stored
+//! event: the event ID is the stored one, and a version 12 room ID is derived from it
+//! (see `Pdu::from_stored`). So such an event still authorizes and serves as it did
+//! (what the auth rules read of it is shallow), and no room is left unusable.
 
 use std::collections::BTreeMap;
 
@@ -17,7 +23,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use stoa_federation::{CanonicalJsonError, RoomVersion, redact};
 
-use super::nesting::{MAX_EVENT_NESTING, MAX_NESTING, TooDeep, text_depth};
+use super::nesting::{MAX_EVENT_NESTING, MAX_NESTING, text_depth};
 use super::pdu::PduError;
 
 /// Whether stored text nests too deeply to be served as it is.
@@ -44,7 +50,7 @@ pub(super) fn redacted(json: &str, version: RoomVersion) -> Result<Value, PduErr
         event.insert(key, value);
     }
     let redacted = redact(&Value::Object(event), version).map_err(|error| malformed(error.to_string()))?;
-    placeholders.check_none_kept(&redacted, text_depth(json.as_bytes()))?;
+    placeholders.warn_if_kept(&redacted);
     Ok(redacted)
 }
 
@@ -77,17 +83,16 @@ impl Placeholders {
         Ok(Value::Object(Map::new()))
     }
 
-    /// Refuses a redacted form that still holds a replaced value: it would not be the
-    /// event's real redacted form.
-    fn check_none_kept(&self, redacted: &Value, depth: usize) -> Result<(), PduError> {
-        let kept = self.paths.iter().any(|(in_content, key)| {
+    /// Logs the replaced values that redaction kept: the served form is then not the
+    /// event's true redacted form, only the nearest one that can be read.
+    fn warn_if_kept(&self, redacted: &Value) {
+        for (in_content, key) in &self.paths {
             let parent = if *in_content { redacted.get("content") } else { Some(redacted) };
-            parent.and_then(|parent| parent.get(key)).is_some()
-        });
-        if kept {
-            return Err(PduError::TooDeep(TooDeep { depth, limit: MAX_EVENT_NESTING }));
+            if parent.and_then(|parent| parent.get(key)).is_some() {
+                let place = if *in_content { "content." } else { "" };
+                tracing::warn!(key = %format!("{place}{key}"), "a value redaction keeps nests too deeply; served emptied");
+            }
         }
-        Ok(())
     }
 }
 

@@ -248,3 +248,32 @@ async fn stored_events_beyond_the_limit_are_served_redacted_and_the_room_goes_on
     assert_eq!(page.chunk.first().and_then(|event| event["content"]["membership"].as_str()), Some("leave"));
     assert!(ids(&page.chunk).contains(&after.as_str()));
 }
+
+#[tokio::test]
+async fn a_member_event_with_a_deep_value_redaction_keeps_still_lets_its_user_act() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = StorageConfig { backend: Backend::Fjall, path: dir.path().join("db"), ..Default::default() };
+    let stores = crate::storage::open(&config).await.unwrap();
+    let key = Arc::new(ServerSigningKey::generate().unwrap());
+    let (alice, bob) = (user("alice"), user("bob"));
+    let room_id = {
+        let rooms = start(&stores, &key).await;
+        let room_id = room_with_bob(&rooms).await;
+        // Redaction keeps a member event's `third_party_invite.signed` (versions 11, 12).
+        let signed = (2..127).fold(json!([]), |inner, _| json!([inner]));
+        let member = json!({ "membership": "join", "third_party_invite": { "signed": signed } });
+        persist_unchecked(&rooms, &room_id, &bob, ("m.room.member", Some(bob.as_str())), member).await;
+        room_id
+    };
+    let rooms = start(&stores, &key).await;
+    let member = rooms.state_event(&room_id, &bob, "m.room.member", bob.as_str()).await.unwrap();
+    assert_eq!(member["membership"], "join", "served emptied, membership kept: {member}");
+    let members = rooms.member_events(&room_id, &alice, None, None, None).await.unwrap();
+    assert_eq!(members.len(), 2, "{members:?}");
+    let sent =
+        rooms.send_message(&room_id, &bob, "m.room.message", json!({ "body": "still here" }), txn("c")).await;
+    let sent = sent.unwrap();
+    assert!(sync_timeline(&stores, &rooms, &alice, &room_id).await.contains(&sent.to_string()));
+    rooms.change_membership(&room_id, &bob, &bob, MembershipAction::Leave, None, None).await.unwrap();
+    rooms.forget(&room_id, &bob).await.unwrap();
+}
