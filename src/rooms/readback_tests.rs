@@ -1,6 +1,6 @@
 //! Property: whatever content the nesting limit accepts (deep up to the limit, wide,
-//! any unicode and escapes, integers at ±(2^53 − 1)) is built, stored (in a real fjall
-//! store), read back with `Pdu::from_stored` and formatted for clients unchanged, and a client parsing it inside
+//! any unicode and escapes, integers at ±(2^53 − 1)) is built, stored (in real fjall,
+//! RocksDB and PostgreSQL stores, as the build and environment have them), read back with `Pdu::from_stored` and formatted for clients unchanged, and a client parsing it inside
 //! the deepest envelope a `/sync` response has (with serde_json's default limit) gets it
 //! back whole. Content one level deeper is refused.
 
@@ -14,51 +14,86 @@ use crate::events::nesting::{MAX_NESTING, value_depth};
 use crate::events::{BuildError, EventBuilder, Pdu, PduError};
 use crate::storage::{EventStatus, NewEvent, PersistBatch, Position, StateGroupId, Stores};
 
-/// One fjall store in a temporary directory for all cases, with the runtime driving it.
-fn store() -> &'static (tokio::runtime::Runtime, Stores, tempfile::TempDir) {
-    static STORE: std::sync::OnceLock<(tokio::runtime::Runtime, Stores, tempfile::TempDir)> =
-        std::sync::OnceLock::new();
-    STORE.get_or_init(|| {
+/// The stores the property runs on: fjall always, RocksDB with the `rocksdb` feature,
+/// PostgreSQL (a fresh database, dropped with the fixture) when `STOA_TEST_POSTGRES_URL`
+/// is set; each opened through `storage::open`, as the server does.
+struct Backends {
+    runtime: tokio::runtime::Runtime,
+    stores: Vec<(&'static str, Stores)>,
+    _dir: tempfile::TempDir,
+    _database: Option<crate::storage::postgres::test_database::TestDatabase>,
+}
+
+impl Backends {
+    fn open() -> Backends {
+        use crate::config::{StorageConfig, storage::Backend};
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap_or_else(|e| panic!("{e}"));
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let config = crate::config::StorageConfig { path: dir.path().join("db"), ..Default::default() };
-        let stores = runtime.block_on(crate::storage::open(&config)).unwrap_or_else(|e| panic!("{e}"));
-        (runtime, stores, dir)
-    })
-}
+        let mut configs =
+            vec![("fjall", StorageConfig { path: dir.path().join("fjall"), ..Default::default() })];
+        if cfg!(feature = "rocksdb") {
+            let path = dir.path().join("rocksdb");
+            configs
+                .push(("rocksdb", StorageConfig { backend: Backend::Rocksdb, path, ..Default::default() }));
+        }
+        let database = runtime.block_on(crate::storage::postgres::test_database::fresh_test_database());
+        if let Some(database) = &database {
+            let postgres_url = database.url.clone();
+            configs.push((
+                "postgres",
+                StorageConfig { backend: Backend::Postgres, postgres_url, ..Default::default() },
+            ));
+        }
+        let stores = configs
+            .into_iter()
+            .map(|(name, config)| {
+                let stores =
+                    runtime.block_on(crate::storage::open(&config)).unwrap_or_else(|e| panic!("{name}: {e}"));
+                (name, stores)
+            })
+            .collect();
+        Backends { runtime, stores, _dir: dir, _database: database }
+    }
 
-/// Persists the event through the store trait and reads it back from there.
-fn store_and_load(pdu: &Pdu) -> crate::storage::StoredEvent {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-    let position = Position(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
-    let (runtime, stores, _) = store();
-    let event = NewEvent {
-        event_id: pdu.event_id().to_owned(),
-        sender: pdu.sender().to_owned(),
-        event_type: pdu.kind().to_owned(),
-        state_key: None,
-        json: pdu.json().to_owned(),
-        position: Some(position),
-        status: EventStatus::Accepted,
-        state_before: StateGroupId(0),
-        state_after: StateGroupId(0),
-        redacts: None,
-        txn: None,
-    };
-    let batch = PersistBatch {
-        room_id: Some(pdu.room_id().to_owned()),
-        events: vec![event],
-        ..PersistBatch::default()
-    };
-    runtime
-        .block_on(async {
-            stores.rooms.persist(&batch).await.unwrap_or_else(|e| panic!("{e}"));
-            stores.rooms.get_event(pdu.event_id()).await.unwrap_or_else(|e| panic!("{e}"))
-        })
-        .unwrap_or_else(|| panic!("the stored event is missing"))
+    /// Persists the event through the store trait of every backend and reads it back
+    /// from each.
+    fn store_and_load(
+        &self,
+        pdu: &Pdu,
+        position: Position,
+    ) -> Vec<(&'static str, crate::storage::StoredEvent)> {
+        let event = NewEvent {
+            event_id: pdu.event_id().to_owned(),
+            sender: pdu.sender().to_owned(),
+            event_type: pdu.kind().to_owned(),
+            state_key: None,
+            json: pdu.json().to_owned(),
+            position: Some(position),
+            status: EventStatus::Accepted,
+            state_before: StateGroupId(0),
+            state_after: StateGroupId(0),
+            redacts: None,
+            txn: None,
+        };
+        let batch = PersistBatch {
+            room_id: Some(pdu.room_id().to_owned()),
+            events: vec![event],
+            ..PersistBatch::default()
+        };
+        self.stores
+            .iter()
+            .map(|(name, stores)| {
+                let stored = self.runtime.block_on(async {
+                    stores.rooms.persist(&batch).await.unwrap_or_else(|e| panic!("{name}: {e}"));
+                    stores.rooms.get_event(pdu.event_id()).await.unwrap_or_else(|e| panic!("{name}: {e}"))
+                });
+                (*name, stored.unwrap_or_else(|| panic!("{name}: the stored event is missing")))
+            })
+            .collect()
+    }
 }
 
 fn scalar() -> impl Strategy<Value = Value> {
@@ -132,29 +167,44 @@ fn through_sync(event: Value) -> Value {
         .clone()
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
-
-    #[test]
-    fn accepted_content_reads_back_unchanged(content in content(), version in prop::sample::select(RoomVersion::ALL.to_vec())) {
+/// Whatever the limit accepts is stored by every backend and read back unchanged.
+#[test]
+fn accepted_content_reads_back_unchanged_on_fjall_rocksdb_and_postgres() {
+    let backends = Backends::open();
+    let next = std::cell::Cell::new(1u64);
+    let strategy = (content(), prop::sample::select(RoomVersion::ALL.to_vec()));
+    let mut runner =
+        proptest::test_runner::TestRunner::new(ProptestConfig { cases: 96, ..ProptestConfig::default() });
+    let result = runner.run(&strategy, |(content, version)| {
         prop_assert!(value_depth(&content) <= MAX_NESTING);
         let built = build(version, content.clone());
         let Ok(pdu) = built else {
             // The only refusal for content within the limit is the PDU size limit.
-            prop_assert!(matches!(built, Err(BuildError::Signing(_) | BuildError::Invalid(PduError::TooLarge(_)))), "{built:?}");
+            prop_assert!(
+                matches!(built, Err(BuildError::Signing(_) | BuildError::Invalid(PduError::TooLarge(_)))),
+                "{built:?}"
+            );
             return Ok(());
         };
-        let stored = store_and_load(&pdu);
-        let read = Pdu::from_stored(&stored.json, &stored.event_id, version);
-        prop_assert!(read.is_ok(), "{read:?}");
-        let read = read.unwrap_or_else(|_| unreachable!());
-        prop_assert_eq!(read.content_value(), Some(&content));
-        prop_assert_eq!(read.json(), pdu.json());
-        let event = client_event(&stored, &read, version);
-        prop_assert_eq!(&event["content"], &content);
-        prop_assert_eq!(through_sync(event), content);
+        let position = Position(next.replace(next.get() + 1));
+        for (backend, stored) in backends.store_and_load(&pdu, position) {
+            let read = Pdu::from_stored(&stored.json, &stored.event_id, version);
+            prop_assert!(read.is_ok(), "{backend}: {read:?}");
+            let read = read.unwrap_or_else(|_| unreachable!());
+            prop_assert_eq!(read.content_value(), Some(&content), "{}", backend);
+            prop_assert_eq!(read.json(), pdu.json(), "{}", backend);
+            let event = client_event(&stored, &read, version);
+            prop_assert_eq!(&event["content"], &content, "{}", backend);
+            prop_assert_eq!(through_sync(event), content.clone(), "{}", backend);
+        }
+        Ok(())
+    });
+    if let Err(failure) = result {
+        panic!("{failure}");
     }
+}
 
+proptest! {
     #[test]
     fn content_one_level_deeper_is_refused(content in content()) {
         let deeper = json!({ "body": "x", "deep": spine(MAX_NESTING - 1, Vec::new(), json!([])), "c": content });
