@@ -15,7 +15,7 @@ use tokio::task::JoinSet;
 use crate::client::{ClientError, User};
 use crate::progress::Progress;
 use crate::report::{Better, Section};
-use crate::scenarios::receiver::{Listen, Received, receive};
+use crate::scenarios::receiver::{Listen, Received, collect, receive};
 use crate::scenarios::{Ctx, bounded};
 use crate::stats::Samples;
 
@@ -64,28 +64,7 @@ pub async fn run(ctx: &Ctx) -> Section {
     // Let every long-poll reach the server before the first message.
     tokio::time::sleep(Duration::from_millis(1_000 + pairs.len() as u64 * 2)).await;
     let sent = send_all(ctx, &pairs, &mut section).await;
-    // Wait for the receivers to finish on their own, up to the grace period.
-    let grace = tokio::time::sleep(plan.busy_rooms_grace);
-    tokio::pin!(grace);
-    let mut results = Vec::with_capacity(pairs.len());
-    loop {
-        tokio::select! {
-            joined = receivers.join_next() => match joined {
-                Some(Ok(received)) => results.push(received),
-                Some(Err(_)) => {}
-                None => break,
-            },
-            () = &mut grace => {
-                let _ = stop_tx.send(true);
-                while let Some(joined) = receivers.join_next().await {
-                    if let Ok(received) = joined {
-                        results.push(received);
-                    }
-                }
-                break;
-            }
-        }
-    }
+    let results = collect(receivers, plan.busy_rooms_grace, &stop_tx).await;
     summarize(&mut section, &sent, results);
     section.elapsed_secs = started.elapsed().as_secs_f64();
     section

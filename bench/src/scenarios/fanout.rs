@@ -11,7 +11,7 @@ use tokio::task::JoinSet;
 use crate::client::User;
 use crate::progress::Progress;
 use crate::report::{Better, Section};
-use crate::scenarios::receiver::{Listen, Received, receive};
+use crate::scenarios::receiver::{Listen, Received, collect, receive};
 use crate::scenarios::{Ctx, bounded};
 use crate::stats::Samples;
 
@@ -183,28 +183,7 @@ async fn deliver(
     }
     drop(progress);
 
-    // Wait for the receivers to finish on their own, up to the grace period.
-    let grace = tokio::time::sleep(plan.fanout_grace);
-    tokio::pin!(grace);
-    let mut results = Vec::with_capacity(receiver_count);
-    loop {
-        tokio::select! {
-            joined = receivers.join_next() => match joined {
-                Some(Ok(received)) => results.push(received),
-                Some(Err(_)) => {}
-                None => break,
-            },
-            () = &mut grace => {
-                let _ = stop_tx.send(true);
-                while let Some(joined) = receivers.join_next().await {
-                    if let Ok(received) = joined {
-                        results.push(received);
-                    }
-                }
-                break;
-            }
-        }
-    }
+    let results = collect(receivers, plan.fanout_grace, &stop_tx).await;
     summarize(section, &send_starts, &send_latency, results, receiver_count);
 }
 

@@ -1,10 +1,12 @@
-//! One long-polling receiver, shared by the scenarios that time delivery (fan-out, busy
-//! rooms): it syncs a room until it has seen every numbered message or is told to stop.
+//! The long-polling receivers of the scenarios that time delivery (fan-out, busy rooms):
+//! each syncs a room until it has seen every numbered message or is told to stop, and
+//! [`collect`] gathers them within a grace period.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
+use tokio::task::JoinSet;
 
 use crate::client::{ClientError, Server, User, timeline_seqs};
 
@@ -60,4 +62,35 @@ pub async fn receive(server: Server, listen: Listen, mut stop: watch::Receiver<b
         }
     }
     received
+}
+
+/// Waits for the receivers to finish on their own, up to `grace`; then tells the rest to
+/// stop and gathers what they saw. A receiver that panicked is left out.
+pub async fn collect<T: 'static>(
+    mut receivers: JoinSet<T>,
+    grace: Duration,
+    stop: &watch::Sender<bool>,
+) -> Vec<T> {
+    let deadline = tokio::time::sleep(grace);
+    tokio::pin!(deadline);
+    let mut results = Vec::with_capacity(receivers.len());
+    loop {
+        tokio::select! {
+            joined = receivers.join_next() => match joined {
+                Some(Ok(received)) => results.push(received),
+                Some(Err(_)) => {}
+                None => break,
+            },
+            () = &mut deadline => {
+                let _ = stop.send(true);
+                while let Some(joined) = receivers.join_next().await {
+                    if let Ok(received) = joined {
+                        results.push(received);
+                    }
+                }
+                break;
+            }
+        }
+    }
+    results
 }
